@@ -1,0 +1,237 @@
+"""`python -m harness ...`: thin commands over the package. Bad input: one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from harness import __version__
+from harness.config import Settings, load_settings
+from harness.errors import HarnessError
+from harness.protocol.messages import ENDPOINT
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the command line over environment, .env and defaults."""
+    cli: dict[str, object] = {}
+    if getattr(args, "url", None):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(args.url)
+        cli["ws_url"] = f"{parts.scheme}://{parts.netloc}" if parts.scheme else args.url
+        if parts.path not in ("", "/"):
+            cli["endpoint"] = parts.path
+    for name in ("tenant_id", "endpoint", "ca_bundle"):
+        if getattr(args, name, None):
+            cli[name] = getattr(args, name)
+    if getattr(args, "insecure", False):
+        cli["tls_verify"] = False
+    if getattr(args, "debug", False):
+        cli["debug"] = True
+    env_file = args.env_file or (Path(".env") if Path(".env").is_file() else None)
+    return load_settings(cli=cli, env_file=env_file)
+
+
+def _target_options(p: argparse.ArgumentParser, url_help: str) -> None:
+    p.add_argument("--url", help=url_help)
+    p.add_argument("--tenant", dest="tenant_id", help="tenant id (default miptech-company)")
+    p.add_argument("--env-file", type=Path, help="a .env file to read (default ./.env if present)")
+    p.add_argument("--ca-bundle", help="CA certificates (PEM) to verify a wss:// platform with")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the platform's TLS certificate (recorded and warned about)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="python -m harness",
+        description="Load and latency harness for the MIPTech chat platform's WebSocket API.",
+        epilog="Settings also come from MIPTECH_* or the document's REACT_APP_* environment "
+        "variables and a .env file; see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference platform",
+        description="Run the reference platform: PROTOCOL.md over real sockets.",
+    )
+    serve.add_argument("--host", default="localhost", help="address to bind (default localhost)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
+    serve.add_argument(
+        "--profile",
+        default="documented",
+        help="timing profile: documented (default), fast, degraded",
+    )
+    serve.add_argument(
+        "--set",
+        dest="knobs",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override a profile knob, e.g. --set init_ms=250 --set ready_timeout_rate=0.1",
+    )
+    serve.add_argument(
+        "--tenant", dest="tenant_id", help="accept only this tenant (default: any tenant)"
+    )
+    serve.add_argument(
+        "--endpoint",
+        dest="endpoints",
+        action="append",
+        help=f"serve WebSocket on this path (repeatable; default {ENDPOINT})",
+    )
+    serve.add_argument("--auth-timeout-ms", type=float, default=10_000.0)
+    serve.add_argument(
+        "--ground-truth", type=Path, help="write per-session events to this directory"
+    )
+    serve.add_argument("--seed", type=int, help="seed the profile's random draws")
+    serve.add_argument("--workers", type=int, default=1, help="server processes on one port")
+    serve.add_argument("--certfile", type=Path, help="serve wss:// with this certificate (PEM)")
+    serve.add_argument("--keyfile", type=Path, help="... and this private key (PEM)")
+    serve.add_argument("--debug", action="store_true", help="log the server library's details")
+
+    probe = commands.add_parser(
+        "probe",
+        help="one lifecycle and its timings (the document's ConnectionTest)",
+        description="Connect, wait 100 ms, authenticate, wait for connection_ready, send one "
+        "chat and one heartbeat, close; print the ConnectionTest figures. Exit 0 only when "
+        "the platform became READY, else 1 naming the error class.",
+    )
+    _target_options(probe, "platform URL, e.g. ws://localhost:8000 (default from settings)")
+    probe.add_argument("--endpoint", help=f"endpoint path (default {ENDPOINT})")
+    probe.add_argument("--message", default="Hello from the MIPTech harness probe")
+    probe.add_argument("--no-chat", action="store_true", help="skip the chat round trip")
+    probe.add_argument("--json", action="store_true", help="print the result as JSON")
+    probe.add_argument(
+        "--debug", action="store_true", help="print the document's console log sequence"
+    )
+
+    disc = commands.add_parser(
+        "discover",
+        help="the document's endpoint discovery",
+        description="Try /api/v1/ws/chat, /api/v1/ws, /ws and /api/ws at once (5 s each) and "
+        "choose the first that opens, in that order. Exit 0 if one did, 1 if none did.",
+    )
+    _target_options(disc, "platform base URL, e.g. ws://localhost:8000")
+    disc.add_argument(
+        "--timeout-ms", type=float, default=5000.0, help="per endpoint (default 5000)"
+    )
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.protocol.platform import PlatformRules
+    from harness.server.app import ServerConfig
+    from harness.server.profiles import build_profile
+    from harness.server.workers import serve
+
+    knobs = {}
+    for item in args.knobs:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise HarnessError(f"--set {item!r}: expected KNOB=VALUE")
+        knobs[key.strip()] = value.strip()
+    if not 0 <= args.port <= 65535:
+        raise HarnessError(f"--port {args.port}: must be between 0 and 65535")
+    if args.workers < 1:
+        raise HarnessError(f"--workers {args.workers}: must be at least 1")
+    if bool(args.certfile) != bool(args.keyfile):
+        raise HarnessError("--certfile and --keyfile go together")
+    for path in (args.certfile, args.keyfile):
+        if path and not path.is_file():
+            raise HarnessError(f"no such file: {path}")
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        profile=build_profile(args.profile, knobs),
+        rules=PlatformRules(tenant_id=args.tenant_id, auth_timeout_s=args.auth_timeout_ms / 1000),
+        endpoints=tuple(args.endpoints or (ENDPOINT,)),
+        ground_truth_dir=args.ground_truth,
+        seed=args.seed,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        workers=args.workers,
+    )
+    p = config.profile
+
+    def announce(url: str) -> None:
+        print(
+            f"reference platform listening on {url} (profile {p.name}, "
+            f"{config.workers} worker{'s' if config.workers > 1 else ''}); Ctrl-C stops it",
+            flush=True,
+        )
+
+    try:
+        serve(config, announce, debug=args.debug)
+    except OSError as exc:
+        raise HarnessError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from harness.probe import format_result, run_probe
+
+    settings = _settings(args)
+    log = (lambda line: print(line, flush=True)) if settings.debug else None
+    result = run_probe(settings, chat=None if args.no_chat else args.message, log=log)
+    if args.json:
+        body = {
+            "url": result.url,
+            "ready": result.ready,
+            "error": result.error,
+            "detail": result.detail,
+            "connectionTime": result.connection_time_ms,
+            "readyTime": result.ready_time_ms,
+            "authDelay": result.auth_delay_ms,
+            "phases_ms": result.phases_ms,
+            "metrics": result.metrics,
+        }
+        print(json.dumps(body, indent=2))
+    else:
+        print(format_result(result, settings))
+    return 0 if result.ready else 1
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from harness.discovery import discover
+
+    settings = _settings(args)
+    timeout = args.timeout_ms / 1000
+    print(
+        f"endpoint discovery on {settings.ws_url} (tenant {settings.tenant_id}, {timeout:g} s each)"
+    )
+    found = discover(settings, timeout)
+    for r in found.results:
+        print(f"  {r.endpoint:<16} {'available' if r.success else 'failed':<10} {r.detail}")
+    if found.found:
+        print(f"chosen: {found.chosen}")
+        return 0
+    print(f"no endpoint answered; falling back to the default {found.chosen}")
+    return 1
+
+
+COMMANDS = {"serve": cmd_serve, "probe": cmd_probe, "discover": cmd_discover}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

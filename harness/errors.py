@@ -1,0 +1,41 @@
+"""The one root error type, and the stable error-class names of PROTOCOL.md."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class HarnessError(Exception):
+    """Bad input or an unusable target: the CLI prints it as one line and exits 2."""
+
+
+class ConfigError(HarnessError):
+    """A setting has a value that is not allowed."""
+
+
+class ErrorClass(StrEnum):
+    """Why a phase failed. Stable names: reports and users' scripts depend on them."""
+
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    READY_TIMEOUT = "ready_timeout"
+    CHAT_TIMEOUT = "chat_timeout"
+    POLICY_VIOLATION = "policy_violation"  # close 1008
+    SERVER_ERROR = "server_error"  # close 1011
+    OVERLOADED = "overloaded"  # close 1013
+    DROPPED = "dropped"  # any other unexpected close or lost connection
+    # Added by the harness where PROTOCOL.md has no name for the condition:
+    HANDSHAKE_REJECTED = "handshake_rejected"  # the upgrade got an HTTP status other than 101
+    TLS_ERROR = "tls_error"  # certificate verification or TLS handshake failed
+    REJECTED = "rejected"  # the platform answered a chat with an `error` frame
+
+
+def error_class_for_close(code: int | None) -> ErrorClass | None:
+    """Map a close code the platform sent to an error class (None for a normal closure)."""
+    if code == 1000:
+        return None
+    return {
+        1008: ErrorClass.POLICY_VIOLATION,
+        1011: ErrorClass.SERVER_ERROR,
+        1013: ErrorClass.OVERLOADED,
+    }.get(code or 0, ErrorClass.DROPPED)

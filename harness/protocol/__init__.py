@@ -1,0 +1,1 @@
+"""The platform's WebSocket protocol, sans-I/O: messages, the client session, the platform rules."""

@@ -1,0 +1,202 @@
+"""The message vocabulary of PROTOCOL.md: JSON text frames `{"type": ..., "data": {...}}`.
+
+Builders for both directions and a parser that turns a platform frame into a typed event.
+Shared by the client session, the reference platform and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+ENDPOINT = "/api/v1/ws/chat"
+DISCOVERY_ENDPOINTS = ("/api/v1/ws/chat", "/api/v1/ws", "/ws", "/api/ws")
+
+
+class MessageType(StrEnum):
+    AUTH = "auth"
+    CONNECTION_ESTABLISHED = "connection_established"
+    CONNECTION_READY = "connection_ready"
+    CHAT_MESSAGE = "chat_message"
+    STATUS = "status"
+    ERROR = "error"
+    PING = "ping"
+    PONG = "pong"
+    TYPING = "typing"
+    STOP_TYPING = "stop_typing"
+
+
+class ErrorCode(StrEnum):
+    """`error` frame codes the harness knows (PROTOCOL.md, assumed body `{code, message}`)."""
+
+    NOT_READY = "not_ready"
+    TENANT_MISMATCH = "tenant_mismatch"
+    MESSAGE_TOO_LONG = "message_too_long"
+    RATE_LIMITED = "rate_limited"
+    BAD_MESSAGE = "bad_message"
+    UNKNOWN_TYPE = "unknown_type"
+    AUTH_TIMEOUT = "auth_timeout"
+
+
+class MalformedFrame(ValueError):
+    """A frame that is not a JSON object with a string `type` and an object `data`."""
+
+
+def encode(kind: str, data: dict[str, Any]) -> str:
+    return json.dumps({"type": str(kind), "data": data}, separators=(",", ":"))
+
+
+def decode(text: str | bytes) -> tuple[str, dict[str, Any]]:
+    """Split a frame into (type, data); raise MalformedFrame for anything else."""
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedFrame(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise MalformedFrame("not an object with a string 'type'")
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise MalformedFrame("'data' is not an object")
+    return message["type"], data
+
+
+def iso_timestamp(epoch: float) -> str:
+    """ISO 8601 UTC with milliseconds, as the document's `new Date().toISOString()`."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# Client -> platform ------------------------------------------------------------------------
+
+
+def auth_frame(
+    tenant_id: str, session_id: str, user_agent: str, page_url: str, epoch: float
+) -> str:
+    return encode(
+        MessageType.AUTH,
+        {
+            "tenant_id": tenant_id,
+            "session_id": session_id,
+            "user_agent": user_agent,
+            "page_url": page_url,
+            "timestamp": iso_timestamp(epoch),
+        },
+    )
+
+
+def chat_frame(content: str, message_id: str, session_id: str, epoch: float) -> str:
+    return encode(
+        MessageType.CHAT_MESSAGE,
+        {
+            "content": content,
+            "message_id": message_id,
+            "session_id": session_id,
+            "timestamp": iso_timestamp(epoch),
+        },
+    )
+
+
+def ping_frame(epoch: float) -> str:
+    return encode(MessageType.PING, {"timestamp": iso_timestamp(epoch)})
+
+
+# Platform -> client: typed events ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEstablished:
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReady:
+    client_id: str | None
+    tenant_id: str | None
+    ready_duration: float | None  # seconds, as the platform reports it
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantChunk:
+    in_reply_to: str | None
+    content: str
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    active: bool  # True for `typing`, False for `stop_typing`
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformError:
+    code: str
+    message: str
+    in_reply_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    type: str
+
+
+ServerEvent = (
+    ConnectionEstablished
+    | ConnectionReady
+    | AssistantChunk
+    | Typing
+    | Pong
+    | Status
+    | PlatformError
+    | UnknownMessage
+)
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def parse_server_frame(text: str | bytes) -> ServerEvent:
+    """Turn one platform frame into a typed event. Unknown types are events, not errors."""
+    kind, data = decode(text)
+    if kind == MessageType.CONNECTION_READY:
+        duration = data.get("ready_duration")
+        return ConnectionReady(
+            _opt_str(data, "client_id"),
+            _opt_str(data, "tenant_id"),
+            float(duration) if isinstance(duration, int | float) else None,
+        )
+    if kind == MessageType.CHAT_MESSAGE:
+        if data.get("role", "assistant") != "assistant":
+            return UnknownMessage(f"{kind}/{data.get('role')}")
+        content = data.get("content")
+        return AssistantChunk(
+            _opt_str(data, "in_reply_to"),
+            content if isinstance(content, str) else "",
+            data.get("done") is True,
+        )
+    if kind in (MessageType.TYPING, MessageType.STOP_TYPING):
+        return Typing(kind == MessageType.TYPING)
+    if kind == MessageType.PONG:
+        return Pong(_opt_str(data, "timestamp"))
+    if kind == MessageType.CONNECTION_ESTABLISHED:
+        return ConnectionEstablished(_opt_str(data, "client_id"))
+    if kind == MessageType.ERROR:
+        return PlatformError(
+            str(data.get("code", "")), str(data.get("message", "")), _opt_str(data, "in_reply_to")
+        )
+    if kind == MessageType.STATUS:
+        return Status(data)
+    return UnknownMessage(kind)

@@ -1,0 +1,534 @@
+"""The client side of the platform's protocol as one sans-I/O state machine.
+
+A driver (the Locust user, the probe, the tests) owns the socket and the waiting; it tells
+the session what happened and when, and sends what the session puts in its outbox:
+
+    session.connect()                   # just before the TCP connect starts
+    session.opened(at) / session.connect_failed(error, at)
+    session.receive(frame, at)          # every text frame, `at` taken at receipt
+    session.poll(at)                    # at or after session.next_deadline()
+    session.send_chat(text)             # queued until READY, as the document's client does
+    session.close(); session.closed(code, reason, at)
+    for frame in session.data_to_send(): socket.send(frame)
+
+Every phase of PROTOCOL.md is timed here and only here, from the driver's timestamps, and
+reported to the injected `on_phase` sink as a PhaseSample in integer microseconds.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from harness.errors import ErrorClass, error_class_for_close
+from harness.policies import Backoff, CircuitBreaker, Heartbeat
+from harness.protocol import messages as m
+from harness.protocol.clock import Clock, micros
+
+
+class State(StrEnum):
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    READY = "READY"
+    DISCONNECTING = "DISCONNECTING"
+    DISCONNECTED = "DISCONNECTED"
+    RECONNECTING = "RECONNECTING"
+    FAILED = "FAILED"
+
+
+class Phase(StrEnum):
+    CONNECT = "connect"
+    AUTH_DELAY = "auth_delay"
+    PLATFORM_INIT = "platform_init"
+    READY = "ready"
+    CHAT_FIRST = "chat_first"
+    CHAT_COMPLETE = "chat_complete"
+    HEARTBEAT = "heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSample:
+    session_id: str
+    phase: str
+    start: float  # epoch seconds
+    duration_us: int
+    ok: bool
+    error: str | None = None
+    attempt: int = 0  # which connection of the session: 0 first, n the n-th reconnect
+
+
+PhaseSink = Callable[[PhaseSample], None]
+
+
+class CircuitOpen(RuntimeError):
+    """connect() while the circuit breaker is open; retry at `retry_at` (monotonic s)."""
+
+    def __init__(self, retry_at: float) -> None:
+        super().__init__(f"circuit breaker open until t={retry_at:.3f}")
+        self.retry_at = retry_at
+
+
+class MessageTooLong(ValueError):
+    pass
+
+
+@dataclass
+class SessionSettings:
+    """The document's client configuration, in seconds."""
+
+    tenant_id: str = "miptech-company"
+    auth_delay_s: float = 0.1
+    connection_timeout_s: float = 10.0
+    ready_timeout_s: float = 10.0
+    chat_timeout_s: float = 30.0
+    heartbeat_interval_s: float = 30.0
+    message_queue_limit: int = 100
+    max_message_length: int = 4000
+    user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
+    page_url: str = "http://localhost:3000/"
+    reconnect: bool = False
+    max_reconnect_attempts: int = 5
+    reconnect_delay_s: float = 1.0
+    max_reconnect_delay_s: float = 30.0
+    reconnect_jitter: float = 0.0
+    circuit_breaker_threshold: int = 3
+    circuit_breaker_timeout_s: float = 60.0
+
+
+@dataclass
+class _Chat:
+    sent_at: float
+    first_at: float | None = None
+
+
+# Platform error codes that answer a chat rather than the connection.
+_CHAT_ERRORS = {m.ErrorCode.NOT_READY, m.ErrorCode.MESSAGE_TOO_LONG, m.ErrorCode.RATE_LIMITED}
+
+
+@dataclass
+class Counters:
+    connection_count: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    reconnect_count: int = 0
+    errors: int = 0
+    protocol_errors: int = 0  # frames that were not valid JSON messages
+    unknown_messages: int = 0
+    dropped_messages: int = 0  # user messages dropped because the queue was full
+    interrupted_chats: int = 0  # chats still in flight when we closed on purpose
+    latency_sum_ms: float = 0.0
+    latency_count: int = 0
+    current_latency_ms: float | None = None
+
+
+class ClientSession:
+    """One simulated browser client: the document's WebSocketManager, minus the socket."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        clock: Clock,
+        on_phase: PhaseSink | None = None,
+        session_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.on_phase: PhaseSink = on_phase or (lambda sample: None)
+        self.session_id = session_id or str(uuid.uuid4())
+        s = settings
+        self.backoff = Backoff(
+            s.reconnect_delay_s,
+            s.max_reconnect_delay_s,
+            s.max_reconnect_attempts,
+            s.reconnect_jitter,
+            rng or random.Random(),
+        )
+        self.breaker = CircuitBreaker(s.circuit_breaker_threshold, s.circuit_breaker_timeout_s)
+        self.heartbeat = Heartbeat(s.heartbeat_interval_s)
+        self.state = State.DISCONNECTED
+        self.is_ready = False
+        self.counters = Counters()
+        self.reconnect_attempts = 0
+        self.reconnect_at: float | None = None
+        self.failure: ErrorClass | None = None  # why the last connection failed, if it did
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.ready_info: m.ConnectionReady | None = None
+        self.last_connected_at: float | None = None  # monotonic
+        self.total_downtime_s = 0.0
+        self._connections = 0
+        self._outbox: list[str] = []
+        self._queue: deque[tuple[str, str]] = deque()  # (message_id, content) awaiting READY
+        self._chats: dict[str, _Chat] = {}
+        self._pings: deque[tuple[str, float]] = deque()  # (timestamp sent, sent_at)
+        self._connect_started = 0.0
+        self._opened_at: float | None = None
+        self._auth_sent_at: float | None = None
+        self._down_since: float | None = None
+        self._fail_on_close: ErrorClass | None = None
+
+    # -- driver inputs ----------------------------------------------------------------------
+
+    def connect(self, at: float | None = None) -> None:
+        """Call just before opening the socket. Raises CircuitOpen while the breaker is open."""
+        now = self._now(at)
+        if self.state in (State.CONNECTING, State.CONNECTED, State.READY, State.DISCONNECTING):
+            raise RuntimeError(f"connect() in state {self.state}")
+        if not self.breaker.allows(now):
+            raise CircuitOpen(self.breaker.retry_at(now))
+        self._connections += 1
+        self.state = State.CONNECTING
+        self.failure = None
+        self.close_code, self.close_reason = None, ""
+        self._connect_started = now
+        self._opened_at = self._auth_sent_at = None
+        self.reconnect_at = None
+
+    def opened(self, at: float | None = None) -> None:
+        """The `101` arrived: the connection is open."""
+        now = self._now(at)
+        self._require(State.CONNECTING)
+        self._sample(Phase.CONNECT, self._connect_started, now)
+        self.state = State.CONNECTED
+        self._opened_at = now
+        self.counters.connection_count += 1
+        self.reconnect_attempts = 0
+        self.last_connected_at = now
+        if self._down_since is not None:
+            self.total_downtime_s += now - self._down_since
+            self._down_since = None
+        self.heartbeat.start(now)
+
+    def connect_failed(self, error: ErrorClass, at: float | None = None) -> None:
+        """No connection: refused, timed out, rejected handshake, TLS failure."""
+        now = self._now(at)
+        self._require(State.CONNECTING)
+        self._sample(Phase.CONNECT, self._connect_started, now, error)
+        self._lost(error, now)
+
+    def receive(self, frame: str | bytes, at: float | None = None) -> m.ServerEvent | None:
+        """A frame arrived at `at`. Returns its typed event, or None if it was malformed."""
+        now = self._now(at)
+        c = self.counters
+        c.messages_received += 1
+        try:
+            event = m.parse_server_frame(frame)
+        except m.MalformedFrame:
+            c.protocol_errors += 1
+            c.errors += 1
+            return None
+        if isinstance(event, m.ConnectionReady):
+            self._on_ready(event, now)
+        elif isinstance(event, m.AssistantChunk):
+            self._on_chunk(event, now)
+        elif isinstance(event, m.Typing) and not event.active:
+            started = next((k for k, ch in self._chats.items() if ch.first_at is not None), None)
+            if started is not None:  # a platform that sends no `done` completes here
+                self._finish_chat(started, now)
+        elif isinstance(event, m.Pong):
+            self._on_pong(event, now)
+        elif isinstance(event, m.PlatformError):
+            self._on_platform_error(event, now)
+        elif isinstance(event, m.UnknownMessage):
+            c.unknown_messages += 1
+        return event
+
+    def poll(self, at: float | None = None) -> None:
+        """Act on every deadline that has passed: auth, timeouts, heartbeats."""
+        now = self._now(at)
+        s = self.settings
+        if self.state is State.CONNECTING and now >= self._connect_started + s.connection_timeout_s:
+            self.connect_failed(ErrorClass.CONNECT_TIMEOUT, now)
+            return
+        if self.state not in (State.CONNECTED, State.READY):
+            return
+        if self._auth_sent_at is None and now >= self._auth_due():
+            self._send_auth(now)
+        if self._awaiting_ready() and now >= self._ready_deadline():
+            self._sample(Phase.READY, self._connect_started, now, ErrorClass.READY_TIMEOUT)
+            self.breaker.record_failure(now)
+            self._fail_on_close = ErrorClass.READY_TIMEOUT
+            self.close(now)
+            return
+        for message_id, chat in list(self._chats.items()):
+            if now >= chat.sent_at + s.chat_timeout_s:
+                del self._chats[message_id]
+                self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, ErrorClass.CHAT_TIMEOUT)
+        if self.heartbeat.due(now):
+            self.send_ping(now)
+
+    def next_deadline(self) -> float | None:
+        """The monotonic time of the next poll() with something to do, if any."""
+        s = self.settings
+        if self.state is State.CONNECTING:
+            return self._connect_started + s.connection_timeout_s
+        if self.state is State.RECONNECTING:
+            return self.reconnect_at
+        if self.state not in (State.CONNECTED, State.READY):
+            return None
+        times = [chat.sent_at + s.chat_timeout_s for chat in self._chats.values()]
+        if self._auth_sent_at is None:
+            times.append(self._auth_due())
+        elif self._awaiting_ready():
+            times.append(self._ready_deadline())
+        if self.heartbeat.next_due is not None:
+            times.append(self.heartbeat.next_due)
+        return min(times)
+
+    def send_chat(
+        self, content: str, message_id: str | None = None, at: float | None = None
+    ) -> str | None:
+        """Send a user message now if READY, else queue it. Returns its id, None if dropped."""
+        if len(content) > self.settings.max_message_length:
+            raise MessageTooLong(f"{len(content)} characters > {self.settings.max_message_length}")
+        message_id = message_id or str(uuid.uuid4())
+        if self.state is State.READY:
+            self._send_chat(message_id, content, self._now(at))
+        elif len(self._queue) < self.settings.message_queue_limit:
+            self._queue.append((message_id, content))
+        else:
+            self.counters.dropped_messages += 1
+            return None
+        return message_id
+
+    def send_ping(self, at: float | None = None) -> None:
+        now = self._now(at)
+        epoch = self.clock.to_epoch(now)
+        self._pings.append((m.iso_timestamp(epoch), now))
+        self._send(m.ping_frame(epoch))
+        self.heartbeat.sent(now)
+
+    def close(self, at: float | None = None) -> None:
+        """We are closing on purpose; the driver sends the close frame."""
+        if self.state in (State.CONNECTING, State.CONNECTED, State.READY):
+            self.state = State.DISCONNECTING
+            self.heartbeat.stop()
+        elif self.state is State.RECONNECTING:
+            self.state = State.DISCONNECTED
+            self.reconnect_at = None
+
+    def closed(self, code: int | None, reason: str = "", at: float | None = None) -> None:
+        """The connection is gone, with the peer's close code (None if no close frame)."""
+        now = self._now(at)
+        self.close_code, self.close_reason = code, reason
+        if self.state is State.CONNECTING:
+            self.connect_failed(error_class_for_close(code) or ErrorClass.DROPPED, now)
+            return
+        if self.state not in (State.CONNECTED, State.READY, State.DISCONNECTING):
+            return
+        error = self._fail_on_close
+        if self.state is not State.DISCONNECTING:
+            error = error_class_for_close(code)
+            if error is None and (self._ready_pending() or self._chats):
+                error = ErrorClass.DROPPED  # a normal closure that cut something short
+        if error is None:
+            self.counters.interrupted_chats += len(self._chats)
+            self._reset_connection(now)
+            self.state = State.DISCONNECTED
+        else:
+            self._lost(error, now)
+
+    def data_to_send(self) -> list[str]:
+        """Frames to send now, in order; the outbox is emptied."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    @property
+    def chats_in_flight(self) -> int:
+        return len(self._chats)
+
+    @property
+    def pings_in_flight(self) -> int:
+        return len(self._pings)
+
+    # -- the document's getMetrics(), getStatus(), isConnectionReady() ----------------------
+
+    def is_connection_ready(self) -> bool:
+        return self.state is State.READY and self.is_ready
+
+    def metrics(self, at: float | None = None) -> dict[str, Any]:
+        now = self._now(at)
+        c = self.counters
+        connected = self.state in (State.CONNECTED, State.READY)
+        downtime = self.total_downtime_s + (now - self._down_since if self._down_since else 0.0)
+        return {
+            "connectionCount": c.connection_count,
+            "messagesSent": c.messages_sent,
+            "messagesReceived": c.messages_received,
+            "reconnectCount": c.reconnect_count,
+            "errors": c.errors,
+            "averageLatency": round(c.latency_sum_ms / c.latency_count, 3)
+            if c.latency_count
+            else None,
+            "lastConnectedAt": round(self.clock.to_epoch(self.last_connected_at) * 1000)
+            if self.last_connected_at is not None
+            else None,
+            "totalDowntime": round(downtime * 1000),
+            "currentLatency": c.current_latency_ms,
+            "circuitBreakerState": str(self.breaker.state(now)),
+            "connectionState": str(self.state),
+            "reconnectAttempts": self.reconnect_attempts,
+            "queuedMessages": len(self._queue),
+            "uptime": round((now - self.last_connected_at) * 1000)
+            if connected and self.last_connected_at is not None
+            else 0,
+        }
+
+    def status(self) -> dict[str, Any]:
+        # The browser's WebSocket.readyState: 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED.
+        ready_state = {State.CONNECTING: 0, State.CONNECTED: 1, State.READY: 1}
+        closing = 2 if self.state is State.DISCONNECTING else 3
+        return {
+            "isConnected": self.state in (State.CONNECTED, State.READY),
+            "readyState": ready_state.get(self.state, closing),
+            "reconnectAttempts": self.reconnect_attempts,
+            "sessionId": self.session_id,
+            "tenantId": self.settings.tenant_id,
+        }
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _now(self, at: float | None) -> float:
+        return self.clock.now() if at is None else at
+
+    def _require(self, state: State) -> None:
+        if self.state is not state:
+            raise RuntimeError(f"expected state {state}, session is {self.state}")
+
+    def _sample(
+        self, phase: str, start: float, end: float, error: ErrorClass | None = None
+    ) -> None:
+        self.on_phase(
+            PhaseSample(
+                self.session_id,
+                str(phase),
+                self.clock.to_epoch(start),
+                micros(end - start),
+                error is None,
+                None if error is None else str(error),
+                self._connections - 1,
+            )
+        )
+
+    def _send(self, frame: str) -> None:
+        self._outbox.append(frame)
+        self.counters.messages_sent += 1
+
+    def _auth_due(self) -> float:
+        assert self._opened_at is not None
+        return self._opened_at + self.settings.auth_delay_s
+
+    def _ready_pending(self) -> bool:
+        return self.state is State.CONNECTED and not self.is_ready
+
+    def _awaiting_ready(self) -> bool:
+        return self._ready_pending() and self._auth_sent_at is not None
+
+    def _ready_deadline(self) -> float:
+        """The document's 10 s timer starts when auth is sent."""
+        assert self._auth_sent_at is not None
+        return self._auth_sent_at + self.settings.ready_timeout_s
+
+    def _send_auth(self, now: float) -> None:
+        assert self._opened_at is not None
+        s = self.settings
+        self._send(
+            m.auth_frame(
+                s.tenant_id, self.session_id, s.user_agent, s.page_url, self.clock.to_epoch(now)
+            )
+        )
+        self._auth_sent_at = now
+        self._sample(Phase.AUTH_DELAY, self._opened_at, now)
+
+    def _send_chat(self, message_id: str, content: str, now: float) -> None:
+        self._send(m.chat_frame(content, message_id, self.session_id, self.clock.to_epoch(now)))
+        self._chats[message_id] = _Chat(now)
+
+    def _on_ready(self, event: m.ConnectionReady, now: float) -> None:
+        if not self._ready_pending():
+            return
+        self.is_ready = True
+        self.state = State.READY
+        self.ready_info = event
+        self._sample(Phase.PLATFORM_INIT, self._auth_sent_at or self._opened_at or now, now)
+        self._sample(Phase.READY, self._connect_started, now)
+        self.breaker.record_success()
+        while self._queue:
+            self._send_chat(*self._queue.popleft(), now)
+
+    def _chat_for(self, message_id: str | None) -> str | None:
+        if message_id in self._chats:
+            return message_id
+        return next(iter(self._chats), None)  # oldest in flight
+
+    def _on_chunk(self, event: m.AssistantChunk, now: float) -> None:
+        message_id = self._chat_for(event.in_reply_to)
+        if message_id is None:
+            return
+        chat = self._chats[message_id]
+        if chat.first_at is None:
+            chat.first_at = now
+            self._sample(Phase.CHAT_FIRST, chat.sent_at, now)
+        if event.done:
+            self._finish_chat(message_id, now)
+
+    def _finish_chat(self, message_id: str, now: float) -> None:
+        chat = self._chats.pop(message_id)
+        self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now)
+
+    def _on_pong(self, event: m.Pong, now: float) -> None:
+        if not self._pings:
+            return
+        match = next((p for p in self._pings if p[0] == event.timestamp), self._pings[0])
+        self._pings.remove(match)
+        self._sample(Phase.HEARTBEAT, match[1], now)
+        c = self.counters
+        c.current_latency_ms = round((now - match[1]) * 1000, 3)
+        c.latency_sum_ms += c.current_latency_ms
+        c.latency_count += 1
+
+    def _on_platform_error(self, event: m.PlatformError, now: float) -> None:
+        self.counters.errors += 1
+        if event.in_reply_to in self._chats or (event.code in _CHAT_ERRORS and self._chats):
+            message_id = self._chat_for(event.in_reply_to)
+            assert message_id is not None
+            chat = self._chats.pop(message_id)
+            self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, ErrorClass.REJECTED)
+
+    def _reset_connection(self, now: float) -> None:
+        self.is_ready = False
+        self.heartbeat.stop()
+        self._chats.clear()
+        self._pings.clear()
+        self._fail_on_close = None
+        self._down_since = now
+
+    def _lost(self, error: ErrorClass, now: float) -> None:
+        """The connection failed or dropped: fail what was in flight, then reconnect or fail."""
+        was_connecting = self.state is State.CONNECTING
+        if self._ready_pending():
+            self._sample(Phase.READY, self._connect_started, now, error)
+            self.breaker.record_failure(now)
+        elif was_connecting:
+            self.breaker.record_failure(now)
+        for chat in self._chats.values():
+            self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, error)
+        for _, sent_at in self._pings:
+            self._sample(Phase.HEARTBEAT, sent_at, now, error)
+        self.counters.errors += 1
+        self._reset_connection(now)
+        self.failure = error
+        if self.settings.reconnect and self.backoff.allows(self.reconnect_attempts):
+            delay = self.backoff.delay(self.reconnect_attempts)
+            self.reconnect_at = max(now + delay, self.breaker.retry_at(now))
+            self.reconnect_attempts += 1
+            self.counters.reconnect_count += 1
+            self.state = State.RECONNECTING
+        else:
+            self.state = State.FAILED

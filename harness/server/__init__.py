@@ -1,0 +1,1 @@
+"""The reference platform: a real WebSocket server implementing PROTOCOL.md."""

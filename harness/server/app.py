@@ -1,0 +1,269 @@
+"""The reference platform: PROTOCOL.md over real sockets, on python-websockets' asyncio server.
+
+`PlatformSession` (the rule book) decides what to answer; this module does the I/O and the
+timing profile decides when. Admin requests (plain HTTP GET, loopback tooling only):
+`/_harness/stats` (this process's counters as JSON) and `/_harness/drop` (close every open
+session with 1001, as a platform restart would: the reconnect-storm trigger; SIGUSR1 does
+the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import ssl
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from harness.protocol.clock import Clock, MonotonicClock
+from harness.protocol.messages import ENDPOINT
+from harness.protocol.platform import (
+    Action,
+    Close,
+    PlatformRules,
+    PlatformSession,
+    Reply,
+    Send,
+    StartInit,
+)
+from harness.server.groundtruth import GroundTruthLog
+from harness.server.profiles import PROFILES, Fate, Profile
+
+GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
+
+
+@dataclass
+class ServerConfig:
+    host: str = "localhost"
+    port: int = 8000
+    profile: Profile = field(default_factory=lambda: PROFILES["documented"])
+    rules: PlatformRules = field(default_factory=PlatformRules)
+    endpoints: tuple[str, ...] = (ENDPOINT,)
+    ground_truth_dir: Path | None = None
+    seed: int | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    workers: int = 1
+    reuse_port: bool = False
+    worker_index: int = 0
+    supervised: bool = False  # a worker of `--workers N`: admin drop goes via the parent
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.certfile else "ws"
+
+
+class ReferencePlatform:
+    def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or MonotonicClock()
+        self.rng = random.Random(config.seed)
+        self.stats: Counter[str] = Counter()
+        self.connections: set[ServerConnection] = set()
+        self._closing: set[asyncio.Future[None]] = set()
+        truth_file = None
+        if config.ground_truth_dir is not None:
+            truth_file = config.ground_truth_dir / (
+                f"platform-w{config.worker_index}-{os.getpid()}.jsonl"
+            )
+        self.truth = GroundTruthLog(truth_file, self.clock)
+
+    # -- HTTP side: endpoints and admin ------------------------------------------------------
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == "/_harness/stats":
+            body = dict(self.stats, open=len(self.connections), pid=os.getpid())
+            return connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
+        if path == "/_harness/drop":
+            if self.config.supervised:
+                os.kill(os.getppid(), signal.SIGUSR1)  # the parent tells every worker
+            else:
+                self.drop_all()
+            return connection.respond(HTTPStatus.OK, "dropping every session\n")
+        if path not in self.config.endpoints:
+            self.stats["not_found"] += 1
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {path}\n")
+        return None
+
+    def drop_all(self, code: int = GOING_AWAY) -> None:
+        """Close every open session at once, as a platform restart would."""
+        self.stats["dropped"] += len(self.connections)
+        for ws in list(self.connections):
+            task = asyncio.ensure_future(ws.close(code, "platform restarting"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    # -- WebSocket side ----------------------------------------------------------------------
+
+    async def handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        query = {k: v[0] for k, v in parse_qs(urlsplit(ws.request.path).query).items()}
+        session = PlatformSession(self.config.rules, self.clock.now())
+        sid = query.get("session_id")
+        self.truth.record(sid, "open", session.opened_at)
+        self.stats["connections"] += 1
+        self.connections.add(ws)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            if not await self._perform(ws, session, session.open(query), tasks):
+                return
+            while True:
+                deadline = session.auth_deadline
+                try:
+                    if deadline is None:
+                        frame = await ws.recv()
+                    else:
+                        async with asyncio.timeout(max(0.0, deadline - self.clock.now())):
+                            frame = await ws.recv()
+                except TimeoutError:
+                    self.stats["auth_timeouts"] += 1
+                    await self._perform(ws, session, session.auth_timed_out(), tasks)
+                    return
+                actions = session.receive(frame, self.clock.now())
+                if not await self._perform(ws, session, actions, tasks):
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.connections.discard(ws)
+            self.truth.record(sid, "close", self.clock.now())
+
+    async def _perform(
+        self,
+        ws: ServerConnection,
+        session: PlatformSession,
+        actions: list[Action],
+        tasks: set[asyncio.Task[None]],
+    ) -> bool:
+        """Carry out the rule book's answer; False once the connection is being closed."""
+        for action in actions:
+            if isinstance(action, Send):
+                await ws.send(action.frame)
+            elif isinstance(action, Close):
+                self.stats[f"closed_{action.code}"] += 1
+                await ws.close(action.code, action.reason)
+                return False
+            elif isinstance(action, StartInit):
+                self.truth.record(session.session_id, "auth", session.auth_at or 0.0)
+                fate, delay = self.config.profile.draw_init(self.rng)
+                self._later(tasks, delay, self._finish_init(ws, session, fate))
+            elif isinstance(action, Reply):
+                self.truth.record(session.session_id, "chat", self.clock.now(), action.message_id)
+                self._later(tasks, 0.0, self._stream_reply(ws, session, action))
+        return True
+
+    def _later(
+        self, tasks: set[asyncio.Task[None]], delay: float, work: Coroutine[Any, Any, None]
+    ) -> None:
+        async def run() -> None:
+            try:
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                with contextlib.suppress(ConnectionClosed):
+                    await work
+            finally:
+                work.close()  # never awaited when cancelled during the delay
+
+        task = asyncio.ensure_future(run())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _finish_init(
+        self, ws: ServerConnection, session: PlatformSession, fate: Fate
+    ) -> None:
+        if fate is Fate.NEVER_READY:
+            self.stats["never_ready"] += 1
+        elif fate is Fate.SERVER_ERROR:
+            self.stats[f"closed_{INTERNAL_ERROR}"] += 1
+            await ws.close(INTERNAL_ERROR, "platform initialisation failed")
+        else:
+            now = self.clock.now()
+            frame = session.ready(now)
+            self.truth.record(session.session_id, "ready", now)
+            self.stats["ready"] += 1
+            await ws.send(frame)
+
+    async def _stream_reply(
+        self, ws: ServerConnection, session: PlatformSession, chat: Reply
+    ) -> None:
+        p = self.config.profile
+        typing, *chunks, stop_typing = session.reply_frames(
+            chat.message_id, chat.content, p.chat_chunks
+        )
+        await ws.send(typing)
+        for i, chunk in enumerate(chunks):
+            gap_ms = p.chat_first_ms if i == 0 else p.chat_chunk_gap_ms
+            if gap_ms:
+                await asyncio.sleep(gap_ms / 1000)
+            if i == len(chunks) - 1:
+                self.truth.record(
+                    session.session_id, "reply_done", self.clock.now(), chat.message_id
+                )
+            await ws.send(chunk)
+        await ws.send(stop_typing)
+        self.stats["replies"] += 1
+
+    # -- running -----------------------------------------------------------------------------
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.certfile is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.config.certfile, self.config.keyfile)
+        return context
+
+    async def run(self, on_listening: Callable[[str], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT; SIGUSR1 drops every session."""
+        c = self.config
+        loop = asyncio.get_running_loop()
+        stop: asyncio.Future[None] = loop.create_future()
+
+        def request_stop() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.drop_all)
+        server: Server
+        async with serve(
+            self.handler,
+            c.host,
+            c.port,
+            process_request=self.process_request,
+            compression=None,
+            ping_interval=None,
+            ssl=self.ssl_context(),
+            reuse_port=c.reuse_port or None,
+            backlog=4096,
+            close_timeout=2,
+        ) as server:
+            port = server.sockets[0].getsockname()[1]
+            if on_listening is not None:
+                on_listening(f"{c.scheme}://{c.host}:{port}{ENDPOINT}")
+            await stop
+            self.stats["shutdown"] += 1
+        self.truth.close()
+
+
+def quiet_library_logs(debug: bool = False) -> None:
+    """websockets logs every aborted handshake; a load run makes many on purpose."""
+    logging.getLogger("websockets").setLevel(logging.DEBUG if debug else logging.CRITICAL)

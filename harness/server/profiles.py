@@ -1,0 +1,119 @@
+"""Timing profiles and fault knobs of the reference platform.
+
+A profile says how long things take and which faults happen; the rule book
+(`harness.protocol.platform`) says what is answered. Every field is a knob that
+`serve --set name=value` and scenarios can override.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from harness.errors import ConfigError
+
+
+class Fate(Enum):
+    """What the platform does after accepting a session's auth."""
+
+    READY = "ready"
+    NEVER_READY = "never_ready"  # the client sees ready_timeout
+    SERVER_ERROR = "server_error"  # closed with 1011 instead of ready
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    init_ms: float = 0.0  # platform init (auth received -> connection_ready): mean
+    init_sd_ms: float = 0.0  # ... its standard deviation (normal, clipped below)
+    init_min_ms: float = 0.0
+    init_max_ms: float = 60_000.0
+    ready_timeout_rate: float = 0.0  # fraction of sessions never sent connection_ready
+    server_error_rate: float = 0.0  # fraction closed with 1011 after auth
+    chat_first_ms: float = 0.0  # chat received -> first assistant chunk
+    chat_chunks: int = 3
+    chat_chunk_gap_ms: float = 0.0
+    send_established: bool = True
+    send_done: bool = True
+
+    def draw_init(self, rng: random.Random) -> tuple[Fate, float]:
+        """The fate of one session and the seconds until it happens."""
+        u = rng.random()
+        if u < self.ready_timeout_rate:
+            return Fate.NEVER_READY, 0.0
+        ms = rng.gauss(self.init_ms, self.init_sd_ms) if self.init_sd_ms else self.init_ms
+        seconds = min(max(ms, self.init_min_ms), self.init_max_ms) / 1000
+        if u < self.ready_timeout_rate + self.server_error_rate:
+            return Fate.SERVER_ERROR, seconds
+        return Fate.READY, seconds
+
+
+PROFILES = {
+    # The document's table: platform init 300-500 ms, p50 about 400, p95 at or under 500.
+    "documented": Profile(
+        "documented",
+        init_ms=400,
+        init_sd_ms=45,
+        init_min_ms=300,
+        init_max_ms=500,
+        chat_first_ms=150,
+        chat_chunks=4,
+        chat_chunk_gap_ms=40,
+    ),
+    # No injected delays: for measuring the harness itself.
+    "fast": Profile("fast"),
+    # Slow init, some ready timeouts and 1011 closes: must fail the benchmark table.
+    "degraded": Profile(
+        "degraded",
+        init_ms=700,
+        init_sd_ms=120,
+        init_min_ms=400,
+        init_max_ms=2000,
+        ready_timeout_rate=0.03,
+        server_error_rate=0.03,
+        chat_first_ms=400,
+        chat_chunks=4,
+        chat_chunk_gap_ms=120,
+    ),
+}
+
+
+def _convert(name: str, kind: type, text: str) -> object:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"profile knob {name}: {text!r} is not true/false")
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"profile knob {name}: {text!r} is not a {kind.__name__}") from None
+    if isinstance(value, int | float) and value < 0:
+        raise ConfigError(f"profile knob {name}: must be >= 0, got {text}")
+    if name.endswith("_rate") and isinstance(value, float) and value > 1:
+        raise ConfigError(f"profile knob {name}: a rate must be between 0 and 1, got {text}")
+    return value
+
+
+def build_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:
+    """A named profile with `name=value` overrides applied and validated."""
+    if name not in PROFILES:
+        raise ConfigError(f"--profile: unknown profile {name!r}; choose from {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    types = {f.name: f.type for f in dataclasses.fields(Profile) if f.name != "name"}
+    kinds = {"float": float, "int": int, "bool": bool}
+    changes: dict[str, Any] = {}
+    for key, text in (overrides or {}).items():
+        if key not in types:
+            raise ConfigError(f"profile knob {key!r} is unknown; knobs: {', '.join(types)}")
+        changes[key] = _convert(key, kinds[str(types[key])], text)
+    profile = dataclasses.replace(profile, **changes)
+    if profile.ready_timeout_rate + profile.server_error_rate > 1:
+        raise ConfigError("profile knobs: ready_timeout_rate + server_error_rate exceed 1")
+    if profile.chat_chunks < 1:
+        raise ConfigError("profile knob chat_chunks: must be at least 1")
+    return profile

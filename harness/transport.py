@@ -1,0 +1,275 @@
+"""Drives a ClientSession over a real socket with websocket-client.
+
+Works in a plain process (the reader is a thread) and under Locust's gevent monkey-patching
+(the reader is a greenlet). The `connect` phase runs from the start of the TCP connect to
+the parsed `101`; the host name is resolved once beforehand and cached, because under
+gevent a lookup is a hop to a thread pool, which is the harness's delay, not the platform's.
+Every frame is timestamped by the reader the moment `recv_frame` returns it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import websocket
+from websocket import ABNF
+
+from harness.errors import ErrorClass
+from harness.protocol import messages as m
+from harness.protocol.session import ClientSession, State
+
+FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
+"""Called with ("recv", event, at) and ("send", frame, at), in order; for logs, keep it cheap."""
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """Certificate verification is on unless turned off explicitly (and then recorded)."""
+
+    verify: bool = True
+    ca_bundle: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """One context per options and process: loading the CA store costs milliseconds."""
+        return _ssl_context(self)
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(options: TlsOptions) -> ssl.SSLContext:
+    cafile = str(options.ca_bundle) if options.ca_bundle else None
+    context = ssl.create_default_context(cafile=cafile)
+    if not options.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@lru_cache(maxsize=64)
+def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
+    """(family, address) for host:port, looked up once per process."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    return family, (str(address[0]), int(address[1]))
+
+
+def classify(exc: BaseException) -> ErrorClass:
+    """The error class of a failed connection attempt."""
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorClass.CONNECTION_REFUSED
+    if isinstance(exc, TimeoutError | socket.timeout | websocket.WebSocketTimeoutException):
+        return ErrorClass.CONNECT_TIMEOUT
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return ErrorClass.TLS_ERROR
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        return ErrorClass.HANDSHAKE_REJECTED
+    if isinstance(exc, websocket.WebSocketConnectionClosedException | ConnectionResetError):
+        return ErrorClass.DROPPED
+    return ErrorClass.CONNECTION_REFUSED  # unreachable host, no route, lookup failure
+
+
+def describe(exc: BaseException) -> str:
+    """A failed connection attempt in a few words."""
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        return f"HTTP {exc.status_code} {exc.status_message or ''}".rstrip()
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+class Connection:
+    """One socket for one ClientSession at a time (call open() again to reconnect)."""
+
+    def __init__(
+        self, session: ClientSession, tls: TlsOptions | None = None, hook: FrameHook | None = None
+    ) -> None:
+        self.session = session
+        self.clock = session.clock
+        self.tls = tls or TlsOptions()
+        self.hook = hook
+        self.detail = ""  # what went wrong, in words, for the last failure
+        self._lock = threading.Condition()
+        self._ws: websocket.WebSocket | None = None
+        self._reader: threading.Thread | None = None
+        self._closing = False
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open(self, url: str) -> bool:
+        """Connect and upgrade; True once the session is CONNECTED. May raise CircuitOpen."""
+        parts = urlsplit(url)
+        host, secure = parts.hostname or "", parts.scheme == "wss"
+        port = parts.port or (443 if secure else 80)
+        timeout = self.session.settings.connection_timeout_s
+        self.detail = ""
+        try:
+            family, address = resolve(host, port)
+        except OSError as exc:
+            with self._lock:
+                self.session.connect()
+                self.detail = f"cannot resolve {host}: {exc}"
+                self.session.connect_failed(ErrorClass.CONNECTION_REFUSED)
+            return False
+        with self._lock:
+            self.session.connect()
+        deadline = self.clock.now() + timeout
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
+        try:
+            sock.settimeout(timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect(address)
+            if secure:
+                sock.settimeout(max(0.001, deadline - self.clock.now()))
+                sock = self.tls.context().wrap_socket(sock, server_hostname=host)
+            sock.settimeout(max(0.001, deadline - self.clock.now()))
+            ws.connect(url, socket=sock, suppress_origin=True)
+        except Exception as exc:  # every failure is classified, none escapes
+            at = self.clock.now()
+            sock.close()
+            self.detail = describe(exc)
+            with self._lock:
+                if self.session.state is State.CONNECTING:
+                    self.session.connect_failed(classify(exc), at)
+            return False
+        at = self.clock.now()
+        sock.settimeout(None)
+        with self._lock:
+            self._ws, self._closing = ws, False
+            self.session.opened(at)
+        self._reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
+        self._reader.start()
+        return True
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def run_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Keep the session's deadlines (auth, heartbeats, timeouts) until `done()` holds,
+        the connection ends, or `timeout` seconds pass. Returns `done()`."""
+        end = self.clock.now() + timeout
+        with self._lock:
+            while True:
+                now = self.clock.now()
+                self.session.poll(now)
+                self._flush()
+                if done():
+                    return True
+                if not self.is_open() or now >= end:
+                    return done()
+                deadline = self.session.next_deadline()
+                wait = min(end, deadline if deadline is not None else end) - now
+                self._lock.wait(max(wait, 0.0))
+
+    def wait_ready(self) -> bool:
+        """Run until READY (True) or the connection failed or timed out (False)."""
+        s = self.session
+        return self.run_until(lambda: s.state is State.READY, s.settings.ready_timeout_s + 1)
+
+    def chat(self, content: str) -> str | None:
+        """Send (or queue) a user message; returns its id."""
+        with self._lock:
+            message_id = self.session.send_chat(content)
+            self._flush()
+        return message_id
+
+    def ping(self) -> None:
+        """Send a heartbeat now (besides the session's own every heartbeat interval)."""
+        with self._lock:
+            self.session.send_ping()
+            self._flush()
+
+    def is_open(self) -> bool:
+        return self.session.state in (State.CONNECTED, State.READY, State.DISCONNECTING)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Close handshake: send 1000, wait for the platform's close, then the socket goes."""
+        with self._lock:
+            ws = self._ws
+            if ws is None:
+                return
+            if self.session.state is not State.DISCONNECTING:
+                self.session.close()
+            self._closing = True
+            try:
+                ws.send_close(1000)
+            except (OSError, websocket.WebSocketException):
+                ws.abort()
+        if self._reader is not None:
+            self._reader.join(timeout)
+            if self._reader.is_alive():
+                ws.abort()
+                self._reader.join(timeout)
+
+    def abort(self) -> None:
+        """Drop the socket without a close handshake."""
+        if self._ws is not None:
+            self._ws.abort()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Send the session's outbox (caller holds the lock)."""
+        frames = self.session.data_to_send()
+        if not frames:
+            return
+        ws = self._ws
+        if ws is None:
+            return
+        for frame in frames:
+            try:
+                ws.send(frame)
+            except (OSError, websocket.WebSocketException):
+                ws.abort()  # the reader sees the loss and reports it
+                return
+            if self.hook is not None:
+                self.hook("send", frame, self.clock.now())
+        if self.session.state is State.DISCONNECTING and not self._closing:
+            # The session gave up (ready timeout): close the socket for it.
+            self._closing = True
+            try:
+                ws.send_close(1000)
+            except (OSError, websocket.WebSocketException):
+                ws.abort()
+
+    def _read(self, ws: websocket.WebSocket) -> None:
+        code: int | None = None
+        reason = ""
+        try:
+            while True:
+                frame = ws.recv_frame()
+                at = self.clock.now()
+                if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+                    ws.cont_frame.validate(frame)
+                    ws.cont_frame.add(frame)
+                    if not ws.cont_frame.is_fire(frame):
+                        continue
+                    _, whole = ws.cont_frame.extract(frame)
+                    with self._lock:
+                        event = self.session.receive(whole.data, at)
+                        if self.hook is not None:
+                            self.hook("recv", event, at)
+                        self.session.poll(self.clock.now())
+                        self._flush()
+                        self._lock.notify_all()
+                elif frame.opcode == ABNF.OPCODE_CLOSE:
+                    if len(frame.data) >= 2:
+                        code = struct.unpack("!H", frame.data[:2])[0]
+                        reason = frame.data[2:].decode("utf-8", "replace")
+                    if not self._closing:
+                        ws.send_close(code or 1000)  # echo, completing the handshake
+                    break
+                elif frame.opcode == ABNF.OPCODE_PING:
+                    ws.pong(frame.data)
+        except (OSError, websocket.WebSocketException, ValueError):
+            pass  # no close frame: the connection was lost (code stays None)
+        finally:
+            at = self.clock.now()
+            ws.shutdown()
+            with self._lock:
+                self._ws = None
+                self.session.closed(code, reason, at)
+                self._lock.notify_all()

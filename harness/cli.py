@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--no-chat", action="store_true", help="skip the chat round trip")
     probe.add_argument("--json", action="store_true", help="print the result as JSON")
     probe.add_argument(
+        "--embedded",
+        metavar="PROFILE",
+        help="start the reference platform with this profile on a free port, probe it, stop it",
+    )
+    probe.add_argument(
         "--debug", action="store_true", help="print the document's console log sequence"
     )
 
@@ -184,6 +189,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from harness.probe import format_result, run_probe
 
+    if args.embedded:
+        from harness.embedded import embedded_platform
+
+        with embedded_platform("--profile", args.embedded) as platform:
+            print(f"started the reference platform (profile {args.embedded}) at {platform.url}")
+            args.url, args.embedded = platform.base, None
+            return cmd_probe(args)
     settings = _settings(args)
     log = (lambda line: print(line, flush=True)) if settings.debug else None
     result = run_probe(settings, chat=None if args.no_chat else args.message, log=log)

@@ -1,0 +1,65 @@
+"""The reference platform as a child process on a free local port, for runs with no target."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+
+
+@dataclass
+class EmbeddedPlatform:
+    process: subprocess.Popen[str]
+    url: str  # the endpoint URL the platform announced
+
+    @property
+    def base(self) -> str:
+        """ws://host:port, what settings call ws_url."""
+        return self.url.split("/", 3)[0] + "//" + self.url.split("/", 3)[2]
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_platform(*args: str, env: dict[str, str] | None = None) -> EmbeddedPlatform:
+    """`python -m harness serve --port 0 ARGS...`, returned once it listens."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = re.search(r"listening on (\S+)", line)
+    if not found:
+        rest = process.stdout.read() if process.poll() is not None else ""
+        process.kill()
+        raise HarnessError(f"the reference platform did not start: {(line + rest).strip()}")
+    return EmbeddedPlatform(process, found.group(1))
+
+
+@contextmanager
+def embedded_platform(*args: str) -> Iterator[EmbeddedPlatform]:
+    platform = start_platform(*args)
+    try:
+        yield platform
+    finally:
+        platform.stop()

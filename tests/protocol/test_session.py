@@ -1,0 +1,360 @@
+"""The client state machine, driven with no sockets and a manual clock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.protocol import messages as m
+from harness.protocol.clock import ManualClock
+from harness.protocol.session import (
+    CircuitOpen,
+    ClientSession,
+    MessageTooLong,
+    PhaseSample,
+    SessionSettings,
+    State,
+)
+
+
+def ready_frame() -> str:
+    return m.encode("connection_ready", {"client_id": "c1", "tenant_id": "t", "ready_duration": 0.4})
+
+
+def chunk(reply_to: str | None, done: bool | None) -> str:
+    data: dict[str, object] = {"role": "assistant", "content": "x"}
+    if reply_to:
+        data["in_reply_to"] = reply_to
+    if done is not None:
+        data["done"] = done
+    return m.encode("chat_message", data)
+
+
+class Driver:
+    """What a transport does, minus the socket."""
+
+    def __init__(self, **settings: object) -> None:
+        self.clock = ManualClock()
+        self.samples: list[PhaseSample] = []
+        self.session = ClientSession(
+            SessionSettings(**settings),  # type: ignore[arg-type]
+            self.clock,
+            self.samples.append,
+            session_id="s-1",
+        )
+
+    def sent(self) -> list[tuple[str, dict[str, object]]]:
+        return [m.decode(f) for f in self.session.data_to_send()]
+
+    def at(self, seconds: float) -> float:
+        return self.clock.advance(seconds)
+
+    def to_ready(self, connect_s: float = 0.05, init_s: float = 0.4) -> None:
+        s = self.session
+        s.connect()
+        s.opened(self.at(connect_s))
+        s.poll(self.at(s.settings.auth_delay_s))
+        s.receive(ready_frame(), self.at(init_s))
+        s.data_to_send()
+
+    def phases(self, ok: bool | None = None) -> list[tuple[str, int, str | None]]:
+        return [
+            (x.phase, x.duration_us, x.error) for x in self.samples if ok is None or x.ok == ok
+        ]
+
+
+def test_documented_lifecycle_times_every_phase_in_microseconds() -> None:
+    d = Driver()
+    s = d.session
+    assert s.state is State.DISCONNECTED
+    s.connect()
+    assert s.state is State.CONNECTING
+    s.opened(d.at(0.150))
+    assert s.state is State.CONNECTED
+    s.poll(d.at(0.099))
+    assert d.sent() == []  # not yet: the auth delay is 100 ms
+    assert s.next_deadline() == pytest.approx(d.clock.now() + 0.001)
+    s.poll(d.at(0.001))
+    [(kind, data)] = d.sent()
+    assert kind == "auth"
+    assert set(data) == {"tenant_id", "session_id", "user_agent", "page_url", "timestamp"}
+    assert data["tenant_id"] == "miptech-company" and data["session_id"] == "s-1"
+    assert str(data["timestamp"]).endswith("Z")
+    s.receive(m.encode("connection_established", {"client_id": "c1"}), d.at(0.001))
+    assert s.state is State.CONNECTED  # established is not ready
+    s.receive(ready_frame(), d.at(0.405))
+    assert s.state is State.READY and s.is_connection_ready()
+    assert d.phases() == [
+        ("connect", 150_000, None),
+        ("auth_delay", 100_000, None),
+        ("platform_init", 406_000, None),
+        ("ready", 656_000, None),
+    ]
+    assert s.ready_info == m.ConnectionReady("c1", "t", 0.4)
+    assert d.samples[0].start == pytest.approx(d.clock.to_epoch(1000.0))
+
+
+def test_user_messages_queue_until_ready_and_are_timed_from_their_send() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.01))
+    message_id = s.send_chat("hello")
+    assert message_id is not None
+    assert s.metrics()["queuedMessages"] == 1
+    s.poll(d.at(0.1))
+    assert [k for k, _ in d.sent()] == ["auth"]  # the chat waits
+    s.receive(ready_frame(), d.at(0.3))
+    [(kind, data)] = d.sent()
+    assert kind == "chat_message" and data["message_id"] == message_id
+    assert s.metrics()["queuedMessages"] == 0
+    s.receive(chunk(message_id, False), d.at(0.2))
+    s.receive(chunk(message_id, True), d.at(0.1))
+    assert d.phases()[-2:] == [("chat_first", 200_000, None), ("chat_complete", 300_000, None)]
+
+
+def test_queue_limit_drops_and_counts_overflow() -> None:
+    d = Driver(message_queue_limit=100)
+    s = d.session
+    ids = [s.send_chat(f"m{i}") for i in range(101)]
+    assert all(ids[:100]) and ids[100] is None
+    assert s.counters.dropped_messages == 1
+    assert s.metrics()["queuedMessages"] == 100
+
+
+def test_message_longer_than_the_limit_is_refused() -> None:
+    d = Driver()
+    d.to_ready()
+    d.session.send_chat("x" * 4000)
+    with pytest.raises(MessageTooLong):
+        d.session.send_chat("x" * 4001)
+
+
+def test_ready_timeout_ten_seconds_after_auth() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.01))
+    s.poll(d.at(0.1))
+    s.poll(d.at(9.999))
+    assert s.state is State.CONNECTED
+    assert s.next_deadline() == pytest.approx(d.clock.now() + 0.001)
+    s.poll(d.at(0.001))
+    assert d.phases(ok=False) == [("ready", 10_110_000, "ready_timeout")]
+    assert s.state is State.DISCONNECTING  # the session asks its driver to close
+    s.closed(1000, "", d.at(0.01))
+    assert s.state is State.FAILED and s.failure == "ready_timeout"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [(1008, "policy_violation"), (1011, "server_error"), (1013, "overloaded"),
+     (4000, "dropped"), (None, "dropped"), (1000, "dropped")],
+)
+def test_close_while_waiting_for_ready_fails_ready_with_its_class(code: int | None, error: str) -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.01))
+    s.poll(d.at(0.1))
+    s.closed(code, "", d.at(0.2))
+    assert d.phases(ok=False) == [("ready", 310_000, error)]
+    assert s.state is State.FAILED and s.failure == error
+
+
+def test_normal_close_from_ready_with_nothing_in_flight_is_no_failure() -> None:
+    d = Driver()
+    d.to_ready()
+    d.session.closed(1000, "bye", d.at(1))
+    assert d.session.state is State.DISCONNECTED and d.session.failure is None
+    assert d.phases(ok=False) == []
+
+
+def test_our_close_interrupts_chats_without_failing_them() -> None:
+    d = Driver()
+    d.to_ready()
+    d.session.send_chat("hi")
+    d.session.close()
+    assert d.session.state is State.DISCONNECTING
+    d.session.closed(1000, "", d.at(0.01))
+    assert d.session.state is State.DISCONNECTED
+    assert d.session.counters.interrupted_chats == 1
+    assert d.phases(ok=False) == []
+
+
+def test_connection_refused_and_connect_timeout() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.connect_failed("connection_refused", d.at(0.002))  # type: ignore[arg-type]
+    assert s.state is State.FAILED
+    d2 = Driver()
+    d2.session.connect()
+    assert d2.session.next_deadline() == pytest.approx(d2.clock.now() + 10)
+    d2.session.poll(d2.at(10))
+    assert d.phases() == [("connect", 2_000, "connection_refused")]
+    assert d2.phases() == [("connect", 10_000_000, "connect_timeout")]
+
+
+def test_chats_are_matched_by_in_reply_to_and_interleave() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    a = s.send_chat("a", at=d.at(0))
+    b = s.send_chat("b", at=d.at(0.01))
+    s.receive(chunk(b, False), d.at(0.02))
+    s.receive(chunk(a, False), d.at(0.01))
+    s.receive(chunk(a, True), d.at(0.01))
+    s.receive(chunk(b, True), d.at(0.01))
+    chat = [p for p in d.phases() if p[0].startswith("chat")]
+    assert chat == [
+        ("chat_first", 20_000, None),  # b
+        ("chat_first", 40_000, None),  # a
+        ("chat_complete", 50_000, None),  # a
+        ("chat_complete", 50_000, None),  # b
+    ]
+    assert s.chats_in_flight == 0
+
+
+def test_a_platform_without_done_completes_at_stop_typing() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    s.send_chat("a")
+    s.receive(m.encode("typing", {}), d.at(0.01))
+    s.receive(chunk(None, None), d.at(0.1))
+    s.receive(chunk(None, None), d.at(0.1))
+    assert s.chats_in_flight == 1
+    s.receive(m.encode("stop_typing", {}), d.at(0.05))
+    assert [p for p in d.phases() if p[0].startswith("chat")] == [
+        ("chat_first", 110_000, None),
+        ("chat_complete", 260_000, None),
+    ]
+
+
+def test_chat_timeout_and_platform_rejection() -> None:
+    d = Driver(chat_timeout_s=30.0)
+    d.to_ready()
+    s = d.session
+    first = s.send_chat("a")
+    s.poll(d.at(29.9))
+    assert s.chats_in_flight == 1
+    s.poll(d.at(0.1))
+    second = s.send_chat("b")
+    error = {"code": "rate_limited", "message": "slow down", "in_reply_to": second}
+    s.receive(m.encode("error", error), d.at(0.01))
+    assert d.phases(ok=False) == [
+        ("chat_complete", 30_000_000, "chat_timeout"),
+        ("chat_complete", 10_000, "rejected"),
+    ]
+    assert first != second and s.state is State.READY
+
+
+def test_unknown_and_malformed_frames_are_counted_never_fatal() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    assert s.receive("not json", d.at(0)) is None
+    assert s.receive(json.dumps([1, 2]), d.at(0)) is None
+    assert isinstance(s.receive(m.encode("surprise", {}), d.at(0)), m.UnknownMessage)
+    assert isinstance(s.receive(m.encode("status", {"x": 1}), d.at(0)), m.Status)
+    assert s.state is State.READY
+    assert s.counters.protocol_errors == 2 and s.counters.unknown_messages == 1
+
+
+def test_heartbeat_every_interval_and_pong_latency() -> None:
+    d = Driver(heartbeat_interval_s=30.0)
+    d.to_ready()
+    s = d.session
+    s.poll(d.at(29.0))
+    assert d.sent() == []
+    s.poll(d.at(1.0))
+    [(kind, data)] = d.sent()
+    assert kind == "ping"
+    s.receive(m.encode("pong", {"timestamp": data["timestamp"]}), d.at(0.042))
+    assert d.phases()[-1] == ("heartbeat", 42_000, None)
+    metrics = s.metrics()
+    assert metrics["currentLatency"] == 42.0 and metrics["averageLatency"] == 42.0
+    assert s.next_deadline() == pytest.approx(d.clock.now() - 0.042 + 30)
+
+
+def test_reconnect_backoff_doubles_then_fails_after_five_attempts() -> None:
+    d = Driver(reconnect=True, circuit_breaker_threshold=100)
+    s = d.session
+    d.to_ready()
+    s.closed(1011, "", d.at(1))  # dropped after ready
+    delays = []
+    while s.state is State.RECONNECTING:
+        assert s.reconnect_at is not None
+        delays.append(round(s.reconnect_at - d.clock.now(), 6))
+        d.clock.t = s.reconnect_at
+        s.connect()
+        s.connect_failed("connection_refused", d.at(0.001))  # type: ignore[arg-type]
+    assert delays == [1, 2, 4, 8, 16]
+    assert s.state is State.FAILED and s.counters.reconnect_count == 5
+    assert [x.attempt for x in d.samples if x.phase == "connect"] == [0, 1, 2, 3, 4, 5]
+
+
+def test_open_resets_reconnect_attempts_as_the_document_does() -> None:
+    d = Driver(reconnect=True)
+    d.to_ready()
+    s = d.session
+    s.closed(None, "", d.at(1))
+    assert s.reconnect_attempts == 1
+    d.clock.t = s.reconnect_at or 0
+    d.to_ready()
+    assert s.reconnect_attempts == 0 and s.metrics()["reconnectCount"] == 1
+
+
+def test_circuit_breaker_opens_after_three_failures_and_delays_reconnects() -> None:
+    d = Driver(reconnect=True, circuit_breaker_threshold=3, circuit_breaker_timeout_s=60.0)
+    s = d.session
+    s.connect()
+    for _ in range(3):
+        s.connect_failed("connection_refused", d.at(0.001))  # type: ignore[arg-type]
+        if s.breaker.allows(d.clock.now()):
+            d.clock.t = s.reconnect_at or 0
+            s.connect()
+    opened_at = d.clock.now()
+    assert s.metrics()["circuitBreakerState"] == "OPEN"
+    assert s.reconnect_at == pytest.approx(opened_at + 60)
+    with pytest.raises(CircuitOpen):
+        s.connect()
+    d.clock.t = opened_at + 60
+    assert s.metrics()["circuitBreakerState"] == "HALF_OPEN"
+    d.to_ready()
+    assert s.metrics()["circuitBreakerState"] == "CLOSED"
+
+
+def test_metrics_and_status_carry_the_documents_fields() -> None:
+    d = Driver()
+    d.to_ready()
+    metrics = d.session.metrics(d.at(15))
+    assert set(metrics) == {
+        "connectionCount", "messagesSent", "messagesReceived", "reconnectCount", "errors",
+        "averageLatency", "lastConnectedAt", "totalDowntime", "currentLatency",
+        "circuitBreakerState", "connectionState", "reconnectAttempts", "queuedMessages", "uptime",
+    }  # fmt: skip
+    assert metrics["connectionCount"] == 1 and metrics["messagesSent"] == 1
+    assert metrics["messagesReceived"] == 1 and metrics["connectionState"] == "READY"
+    assert metrics["uptime"] == 15_500  # since open: auth delay + init + 15 s
+    status = d.session.status()
+    assert status == {
+        "isConnected": True,
+        "readyState": 1,
+        "reconnectAttempts": 0,
+        "sessionId": "s-1",
+        "tenantId": "miptech-company",
+    }
+
+
+def test_downtime_accumulates_between_connections() -> None:
+    d = Driver(reconnect=True)
+    d.to_ready()
+    s = d.session
+    s.closed(1011, "", d.at(1))
+    d.clock.t = (s.reconnect_at or 0) + 0.5
+    s.connect()
+    s.opened(d.at(0.5))
+    assert s.metrics()["totalDowntime"] == 2000

@@ -1,0 +1,77 @@
+"""The transport in a plain process and under gevent monkey-patching (as Locust runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness.config import load_settings
+from harness.protocol.clock import MonotonicClock
+from harness.protocol.session import ClientSession, PhaseSample, State
+from harness.transport import Connection
+from tests.conftest import ROOT, RunningPlatform
+
+GEVENT_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent
+from harness.config import load_settings
+from harness.protocol.clock import MonotonicClock
+from harness.protocol.session import ClientSession
+from harness.transport import Connection
+
+settings = load_settings(cli={"ws_url": sys.argv[1]}, environ={})
+samples = []
+
+def lifecycle():
+    session = ClientSession(settings.session_settings(), MonotonicClock(), samples.append)
+    conn = Connection(session)
+    assert conn.open(settings.session_url(session.session_id))
+    assert conn.wait_ready()
+    conn.chat("hi")
+    conn.run_until(lambda: session.chats_in_flight == 0, 5)
+    conn.close()
+
+gevent.joinall([gevent.spawn(lifecycle) for _ in range(50)], raise_error=True)
+print(json.dumps([(s.phase, s.duration_us, s.ok) for s in samples]))
+"""
+
+
+def test_fifty_concurrent_lifecycles_under_gevent(fast_platform: RunningPlatform) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", GEVENT_SCRIPT, fast_platform.base],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    samples = json.loads(result.stdout)
+    by_phase: dict[str, list[int]] = {}
+    for phase, duration_us, ok in samples:
+        assert ok
+        by_phase.setdefault(phase, []).append(duration_us)
+    assert {k: len(v) for k, v in by_phase.items()} == {
+        "connect": 50, "auth_delay": 50, "platform_init": 50, "ready": 50,
+        "chat_first": 50, "chat_complete": 50,
+    }  # fmt: skip
+    assert min(by_phase["auth_delay"]) >= 100_000
+
+
+def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPlatform) -> None:
+    import urllib.request
+
+    settings = load_settings(
+        cli={"ws_url": fast_platform.base, "reconnect_delay_ms": 200}, environ={}
+    )
+    samples: list[PhaseSample] = []
+    session = ClientSession(settings.session_settings(reconnect=True), MonotonicClock(), samples.append)
+    conn = Connection(session)
+    assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
+    urllib.request.urlopen(f"http://127.0.0.1:{fast_platform.port}/_harness/drop").close()
+    assert conn.run_until(lambda: session.state is State.RECONNECTING, 5)
+    assert session.failure == "dropped" and session.reconnect_at is not None
+    assert session.reconnect_at - session.clock.now() <= 0.2
+    conn.run_until(lambda: False, session.reconnect_at - session.clock.now())
+    assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
+    conn.close()
+    ready = [s for s in samples if s.phase == "ready"]
+    assert [(s.ok, s.attempt) for s in ready] == [(True, 0), (True, 1)]
+    assert session.metrics()["reconnectCount"] == 1 and session.state is State.DISCONNECTED

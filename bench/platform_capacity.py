@@ -11,7 +11,6 @@ ready-time percentiles, and the server's CPU and memory.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+import uvloop
 
 from bench import lean_client
 from harness.embedded import embedded_platform
@@ -26,12 +26,10 @@ from harness.embedded import embedded_platform
 
 def _client(kind: str, base: str, args: dict[str, Any], out: Any) -> None:
     if kind == "rate":
-        tally = asyncio.run(
-            lean_client.run_rate(base, args["rate"], args["duration"], args["chat"])
-        )
+        tally = uvloop.run(lean_client.run_rate(base, args["rate"], args["duration"], args["chat"]))
         out.put(lean_client.tally_json(tally))
     else:
-        tally, peak = asyncio.run(
+        tally, peak = uvloop.run(
             lean_client.run_hold(
                 base, args["sessions"], args["rate"], args["hold"], args["heartbeat"]
             )
@@ -116,30 +114,21 @@ def main() -> None:
     hold.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.kind == "rate":
-        per = {
-            "rate": args.rate / args.clients,
-            "duration": args.duration,
-            "chat": not args.no_chat,
-        }
+        chat = not args.no_chat
+        per = {"rate": args.rate / args.clients, "duration": args.duration, "chat": chat}
         r = run("rate", args.clients, args.workers, per)
-        achieved = r["completed"] / args.duration
-        print(
-            f"reference platform, profile fast, {args.workers} worker(s); {args.clients} lean asyncio "
-            f"client processes; offered {args.rate:.0f} lifecycles/s for {args.duration:g} s "
-            f"({'with' if not args.no_chat else 'without'} a chat each)"
-        )
-        print(
-            f"  completed {r['completed']} of {r['started']} ({achieved:.0f}/s over the offered window), "
-            f"failed {r['failed'] or 0}, late starts {r['late_starts']}"
-        )
-        print(
-            f"  ready ms p50 {r['ready_ms'].get(50)} p95 {r['ready_ms'].get(95)} p99 {r['ready_ms'].get(99)}"
-            "  (includes the client's 100 ms auth delay)"
-        )
-        print(
-            f"  server CPU {r['server_cpu_s']} s in {r['wall_s']} s "
-            f"= {1e6 * r['server_cpu_s'] / max(r['completed'], 1):.0f} µs per lifecycle; "
-            f"peak RSS {r['server_peak_rss_mb']} MB"
+        per_lifecycle_us = 1e6 * r["server_cpu_s"] / max(r["completed"], 1)
+        report(
+            f"reference platform, profile fast, {args.workers} worker(s); {args.clients} lean "
+            f"asyncio client processes; offered {args.rate:.0f} lifecycles/s for "
+            f"{args.duration:g} s ({'with' if chat else 'without'} a chat each)",
+            f"completed {r['completed']} of {r['started']} in {r['wall_s']} s "
+            f"= {r['completed'] / r['wall_s']:.0f}/s sustained; failed {r['failed'] or 0}; "
+            f"late starts {r['late_starts']}",
+            f"ready ms {percentiles(r)} (includes the client's 100 ms auth delay)",
+            f"server CPU {r['server_cpu_s']} s = {per_lifecycle_us:.0f} µs per lifecycle "
+            f"(= {1e6 / per_lifecycle_us:.0f} lifecycles/s per server core); "
+            f"peak RSS {r['server_peak_rss_mb']} MB",
         )
     else:
         per = {
@@ -149,23 +138,28 @@ def main() -> None:
             "heartbeat": args.heartbeat,
         }
         r = run("hold", args.clients, args.workers, per)
-        print(
-            f"reference platform, profile fast, {args.workers} workers; {args.clients} lean asyncio "
-            f"client processes; {args.sessions} sessions opened at {args.rate:.0f}/s, held "
-            f"{args.hold:g} s with a ping every {args.heartbeat:g} s"
-        )
-        print(
-            f"  ready and held at once: {r['peak']} of {r['started']}; still answering pings at the "
-            f"end: {r['completed']}; failed {r['failed'] or 0}"
-        )
-        print(
-            f"  ready ms p50 {r['ready_ms'].get(50)} p95 {r['ready_ms'].get(95)} p99 {r['ready_ms'].get(99)}"
-        )
-        print(
-            f"  server peak RSS {r['server_peak_rss_mb']} MB "
+        report(
+            f"reference platform, profile fast, {args.workers} workers; {args.clients} lean "
+            f"asyncio client processes; {args.sessions} sessions opened at {args.rate:.0f}/s, "
+            f"held {args.hold:g} s with a ping every {args.heartbeat:g} s",
+            f"ready and held at once: {r['peak']} of {r['started']}; "
+            f"answering pings to the end: {r['completed']}; failed {r['failed'] or 0}",
+            f"ready ms {percentiles(r)}",
+            f"server peak RSS {r['server_peak_rss_mb']} MB "
             f"({1024 * r['server_peak_rss_mb'] / max(r['peak'], 1):.1f} KB per session); "
-            f"server CPU {r['server_cpu_s']} s in {r['wall_s']} s"
+            f"server CPU {r['server_cpu_s']} s in {r['wall_s']} s",
         )
+
+
+def percentiles(r: dict[str, Any]) -> str:
+    q = r["ready_ms"]
+    return f"p50 {q.get(50)} p95 {q.get(95)} p99 {q.get(99)}"
+
+
+def report(title: str, *lines: str) -> None:
+    print(title)
+    for line in lines:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ def run_probe(
             conn.run_until(lambda: session.pings_in_flight == 0, timeout)
         conn.close()
         if log and session.close_code is not None:
-            reason = session.close_reason or ("Normal closure" if session.close_code == 1000 else "")
+            reason = session.close_reason or (
+                "Normal closure" if session.close_code == 1000 else ""
+            )
             log(f"[WebSocket] Disconnected: {session.close_code} {reason}".rstrip())
     if not result.ready:
         result.error = str(session.failure or ErrorClass.READY_TIMEOUT)

@@ -33,10 +33,22 @@ def test_defaults_are_the_documents() -> None:
         "/api/v1/ws/chat",
         "miptech-company",
     )
-    assert (s.max_reconnect_attempts, s.reconnect_delay_ms, s.max_reconnect_delay_ms) == (5, 1000, 30000)
-    assert (s.heartbeat_interval_ms, s.connection_timeout_ms, s.message_queue_limit) == (30000, 10000, 100)
+    assert (s.max_reconnect_attempts, s.reconnect_delay_ms, s.max_reconnect_delay_ms) == (
+        5,
+        1000,
+        30000,
+    )
+    assert (s.heartbeat_interval_ms, s.connection_timeout_ms, s.message_queue_limit) == (
+        30000,
+        10000,
+        100,
+    )
     assert (s.circuit_breaker_threshold, s.circuit_breaker_timeout_ms) == (3, 60000)
-    assert (s.max_message_length, s.rate_limit_requests, s.rate_limit_window_ms) == (4000, 10, 60000)
+    assert (s.max_message_length, s.rate_limit_requests, s.rate_limit_window_ms) == (
+        4000,
+        10,
+        60000,
+    )
     assert s.tls_verify and s.reconnect_jitter == 0
     assert set(s.sources.values()) == {"default"}
 
@@ -49,15 +61,24 @@ def test_a_teams_existing_env_file_is_understood(tmp_path: Path) -> None:
     assert s.debug is True and s.endpoint_discovery is False
     assert (s.max_message_length, s.rate_limit_requests, s.rate_limit_window_ms) == (2000, 5, 30000)
     assert s.sources["tenant_id"] == f".env file {env}"
-    assert s.session_url("S") == "ws://localhost:8123/api/v1/ws/chat?tenant_id=acme-corp&session_id=S"
+    assert (
+        s.session_url("S") == "ws://localhost:8123/api/v1/ws/chat?tenant_id=acme-corp&session_id=S"
+    )
 
 
 def test_precedence_cli_over_env_over_dotenv_over_scenario(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("MIPTECH_TENANT_ID=from-dotenv\nMIPTECH_AUTH_DELAY_MS=50\nMIPTECH_DEBUG=1\n")
-    scenario = {"tenant_id": "from-scenario", "auth_delay_ms": 75, "chat_timeout_ms": 5000, "debug": False}
+    scenario = {
+        "tenant_id": "from-scenario",
+        "auth_delay_ms": 75,
+        "chat_timeout_ms": 5000,
+        "debug": False,
+    }
     environ = {"MIPTECH_TENANT_ID": "from-env", "REACT_APP_MIPTECH_TENANT_ID": "react"}
-    s = load_settings(cli={"tenant_id": "from-cli"}, environ=environ, env_file=env, scenario=scenario)
+    s = load_settings(
+        cli={"tenant_id": "from-cli"}, environ=environ, env_file=env, scenario=scenario
+    )
     assert s.tenant_id == "from-cli" and s.sources["tenant_id"] == "command line"
     assert s.auth_delay_ms == 50 and s.debug is True
     assert s.chat_timeout_ms == 5000 and s.sources["chat_timeout_ms"] == "scenario"
@@ -84,7 +105,9 @@ def test_session_settings_are_in_seconds() -> None:
         ({"MIPTECH_ENDPOINT": "ws/chat"}, "must start with '/'"),
     ],
 )
-def test_bad_values_name_the_setting_and_what_is_allowed(environ: dict[str, str], words: str) -> None:
+def test_bad_values_name_the_setting_and_what_is_allowed(
+    environ: dict[str, str], words: str
+) -> None:
     with pytest.raises(ConfigError, match=words):
         load_settings(environ=environ)
 

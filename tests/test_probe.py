@@ -18,14 +18,24 @@ def probe(p: RunningPlatform | str, *args: str, **env: str) -> subprocess.Comple
     return run_harness("probe", "--url", base, *args, **env)
 
 
-def test_probe_prints_the_connection_test_figures(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_probe_prints_the_connection_test_figures(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     p = platform_factory("--profile", "fast", "--set", "init_ms=120")
     result = probe(p, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     body = json.loads(result.stdout)
     assert body["ready"] is True and body["error"] is None
     phases = body["phases_ms"]
-    assert set(phases) == {"connect", "auth_delay", "platform_init", "ready", "chat_first", "chat_complete", "heartbeat"}
+    assert set(phases) == {
+        "connect",
+        "auth_delay",
+        "platform_init",
+        "ready",
+        "chat_first",
+        "chat_complete",
+        "heartbeat",
+    }
     assert 100 <= phases["auth_delay"] < 150
     assert 120 <= phases["platform_init"] < 170
     assert body["authDelay"] == pytest.approx(body["readyTime"] - body["connectionTime"])
@@ -86,32 +96,44 @@ def test_probe_ready_timeout(platform_factory: Callable[..., RunningPlatform]) -
     assert "NOT READY: ready_timeout" in result.stdout
 
 
-def test_probe_policy_violation_and_server_error(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_probe_policy_violation_and_server_error(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     result = probe(platform_factory("--profile", "fast", "--tenant", "someone-else"))
     assert result.returncode == 1 and "NOT READY: policy_violation" in result.stdout
     result = probe(platform_factory("--profile", "fast", "--set", "server_error_rate=1"))
     assert result.returncode == 1 and "NOT READY: server_error" in result.stdout
 
 
-def test_probe_needs_nothing_protocol_md_calls_optional(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_probe_needs_nothing_protocol_md_calls_optional(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     """No connection_established, replies without `done`: still READY and a chat round trip."""
-    p = platform_factory("--profile", "fast", "--set", "send_established=false", "--set", "send_done=false")
+    p = platform_factory(
+        "--profile", "fast", "--set", "send_established=false", "--set", "send_done=false"
+    )
     body = json.loads(probe(p, "--json").stdout)
     assert body["ready"] and "chat_complete" in body["phases_ms"]
 
 
-def test_discover_picks_by_priority_and_falls_back(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_discover_picks_by_priority_and_falls_back(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     p = platform_factory("--profile", "fast", "--endpoint", "/ws", "--endpoint", "/api/ws")
     result = run_harness("discover", "--url", p.base)
     assert result.returncode == 0
     assert "chosen: /ws" in result.stdout
     assert "/api/v1/ws/chat  failed     handshake_rejected: HTTP 404" in result.stdout
-    result = run_harness("discover", "--url", f"ws://127.0.0.1:{free_port()}", "--timeout-ms", "500")
+    result = run_harness(
+        "discover", "--url", f"ws://127.0.0.1:{free_port()}", "--timeout-ms", "500"
+    )
     assert result.returncode == 1
     assert "falling back to the default /api/v1/ws/chat" in result.stdout
 
 
-def test_probe_uses_discovery_when_enabled(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_probe_uses_discovery_when_enabled(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     p = platform_factory("--profile", "fast", "--endpoint", "/api/ws")
     result = probe(p, "--json", REACT_APP_ENABLE_ENDPOINT_DISCOVERY="true")
     body = json.loads(result.stdout)

@@ -62,7 +62,9 @@ def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPl
         cli={"ws_url": fast_platform.base, "reconnect_delay_ms": 200}, environ={}
     )
     samples: list[PhaseSample] = []
-    session = ClientSession(settings.session_settings(reconnect=True), MonotonicClock(), samples.append)
+    session = ClientSession(
+        settings.session_settings(reconnect=True), MonotonicClock(), samples.append
+    )
     conn = Connection(session)
     assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
     urllib.request.urlopen(f"http://127.0.0.1:{fast_platform.port}/_harness/drop").close()

@@ -164,10 +164,17 @@ class ReferencePlatform:
             elif isinstance(action, StartInit):
                 self.truth.record(session.session_id, "auth", session.auth_at or 0.0)
                 fate, delay = self.config.profile.draw_init(self.rng)
-                self._later(tasks, delay, self._finish_init(ws, session, fate))
+                if delay > 0 or fate is Fate.NEVER_READY:
+                    self._later(tasks, delay, self._finish_init(ws, session, fate))
+                else:  # no task per session when nothing is to wait for (profile fast)
+                    await self._finish_init(ws, session, fate)
             elif isinstance(action, Reply):
                 self.truth.record(session.session_id, "chat", self.clock.now(), action.message_id)
-                self._later(tasks, 0.0, self._stream_reply(ws, session, action))
+                p = self.config.profile
+                if p.chat_first_ms or p.chat_chunk_gap_ms:
+                    self._later(tasks, 0.0, self._stream_reply(ws, session, action))
+                else:
+                    await self._stream_reply(ws, session, action)
         return True
 
     def _later(

@@ -7,7 +7,6 @@ connections across them); the parent reserves the port, forwards SIGTERM/SIGINT/
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import multiprocessing
 import os
@@ -16,6 +15,8 @@ import socket
 import sys
 from collections.abc import Callable
 from multiprocessing.synchronize import Event
+
+import uvloop
 
 from harness.server.app import ReferencePlatform, ServerConfig, quiet_library_logs
 from harness.transport import resolve
@@ -29,7 +30,7 @@ def _bind_address(config: ServerConfig) -> ServerConfig:
 
 def _run_one(config: ServerConfig, announce: Callable[[str], None], debug: bool) -> None:
     quiet_library_logs(debug)
-    asyncio.run(ReferencePlatform(config).run(on_listening=announce))
+    uvloop.run(ReferencePlatform(config).run(on_listening=announce))
 
 
 def _worker(config: ServerConfig, listening: Event, debug: bool) -> None:

@@ -58,7 +58,9 @@ def test_parse_server_frames_into_typed_events(frame: str, event: m.ServerEvent)
     assert m.parse_server_frame(frame) == event
 
 
-@pytest.mark.parametrize("frame", ["nope", "[]", '{"data": {}}', '{"type": 3}', '{"type": "x", "data": 1}', b"\xff"])
+@pytest.mark.parametrize(
+    "frame", ["nope", "[]", '{"data": {}}', '{"type": 3}', '{"type": "x", "data": 1}', b"\xff"]
+)
 def test_malformed_frames_raise(frame: str | bytes) -> None:
     with pytest.raises(m.MalformedFrame):
         m.decode(frame)

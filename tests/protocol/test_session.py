@@ -19,7 +19,9 @@ from harness.protocol.session import (
 
 
 def ready_frame() -> str:
-    return m.encode("connection_ready", {"client_id": "c1", "tenant_id": "t", "ready_duration": 0.4})
+    return m.encode(
+        "connection_ready", {"client_id": "c1", "tenant_id": "t", "ready_duration": 0.4}
+    )
 
 
 def chunk(reply_to: str | None, done: bool | None) -> str:
@@ -59,9 +61,7 @@ class Driver:
         s.data_to_send()
 
     def phases(self, ok: bool | None = None) -> list[tuple[str, int, str | None]]:
-        return [
-            (x.phase, x.duration_us, x.error) for x in self.samples if ok is None or x.ok == ok
-        ]
+        return [(x.phase, x.duration_us, x.error) for x in self.samples if ok is None or x.ok == ok]
 
 
 def test_documented_lifecycle_times_every_phase_in_microseconds() -> None:
@@ -149,10 +149,18 @@ def test_ready_timeout_ten_seconds_after_auth() -> None:
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [(1008, "policy_violation"), (1011, "server_error"), (1013, "overloaded"),
-     (4000, "dropped"), (None, "dropped"), (1000, "dropped")],
+    [
+        (1008, "policy_violation"),
+        (1011, "server_error"),
+        (1013, "overloaded"),
+        (4000, "dropped"),
+        (None, "dropped"),
+        (1000, "dropped"),
+    ],
 )
-def test_close_while_waiting_for_ready_fails_ready_with_its_class(code: int | None, error: str) -> None:
+def test_close_while_waiting_for_ready_fails_ready_with_its_class(
+    code: int | None, error: str
+) -> None:
     d = Driver()
     s = d.session
     s.connect()

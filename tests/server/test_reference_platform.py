@@ -68,7 +68,11 @@ def test_full_exchange_established_ready_chat_pong(fast_platform: RunningPlatfor
     kind, data = recv_event(ws)
     assert kind == "connection_established" and data["session_id"] == "s-1"
     ws.send(m.chat_frame("too early", "m0", "s-1", 0))
-    assert recv_until(ws, "error") == {"code": "not_ready", "message": "connection not ready", "in_reply_to": "m0"}
+    assert recv_until(ws, "error") == {
+        "code": "not_ready",
+        "message": "connection not ready",
+        "in_reply_to": "m0",
+    }
     ws.send(m.auth_frame("miptech-company", "s-1", "ua", "url", 0))
     ready = recv_until(ws, "connection_ready")
     assert ready["tenant_id"] == "miptech-company" and isinstance(ready["ready_duration"], float)
@@ -116,7 +120,9 @@ def test_no_auth_in_time_closes_1008(platform_factory: Callable[..., RunningPlat
     assert close_code(ws) == 1008
 
 
-def test_only_the_configured_tenant_is_accepted(platform_factory: Callable[..., RunningPlatform]) -> None:
+def test_only_the_configured_tenant_is_accepted(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
     p = platform_factory("--profile", "fast", "--tenant", "acme")
     assert close_code(connect(p.session_url(tenant="miptech-company"))) == 1008
     ws = connect(p.session_url(tenant="acme"))
@@ -151,8 +157,12 @@ def test_fault_knobs_never_ready_and_1011(platform_factory: Callable[..., Runnin
         ws.recv()  # nothing comes: the client would time out
 
 
-def test_ground_truth_records_each_session(platform_factory: Callable[..., RunningPlatform], tmp_path: Path) -> None:
-    p = platform_factory("--profile", "fast", "--set", "init_ms=50", "--ground-truth", str(tmp_path))
+def test_ground_truth_records_each_session(
+    platform_factory: Callable[..., RunningPlatform], tmp_path: Path
+) -> None:
+    p = platform_factory(
+        "--profile", "fast", "--set", "init_ms=50", "--ground-truth", str(tmp_path)
+    )
     ws = ready_socket(p, "gt-1")
     ws.send(m.chat_frame("hi", "m1", "gt-1", 0))
     recv_until(ws, "stop_typing")
@@ -169,7 +179,7 @@ def test_ground_truth_records_each_session(platform_factory: Callable[..., Runni
 def test_two_workers_share_one_port(platform_factory: Callable[..., RunningPlatform]) -> None:
     p = platform_factory("--profile", "fast", "--workers", "2")
     pids = set()
-    for i in range(40):
+    for _i in range(40):
         with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/stats") as r:
             pids.add(json.load(r)["pid"])
         if len(pids) == 2:

@@ -99,8 +99,11 @@ class Connection:
 
     # -- opening -----------------------------------------------------------------------------
 
-    def open(self, url: str) -> bool:
-        """Connect and upgrade; True once the session is CONNECTED. May raise CircuitOpen."""
+    def open(self, url: str, at: float | None = None) -> bool:
+        """Connect and upgrade; True once the session is CONNECTED. May raise CircuitOpen.
+
+        `at`: when this connection was due (an open-model arrival's scheduled start), so its
+        phases are measured from then, lateness included."""
         parts = urlsplit(url)
         host, secure = parts.hostname or "", parts.scheme == "wss"
         port = parts.port or (443 if secure else 80)
@@ -110,12 +113,12 @@ class Connection:
             family, address = resolve(host, port)
         except OSError as exc:
             with self._lock:
-                self.session.connect()
+                self.session.connect(at)
                 self.detail = f"cannot resolve {host}: {exc}"
                 self.session.connect_failed(ErrorClass.CONNECTION_REFUSED)
             return False
         with self._lock:
-            self.session.connect()
+            self.session.connect(at)
         deadline = self.clock.now() + timeout
         sock = socket.socket(family, socket.SOCK_STREAM)
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
@@ -169,9 +172,11 @@ class Connection:
         s = self.session
         return self.run_until(lambda: s.state is State.READY, s.settings.ready_timeout_s + 1)
 
-    def chat(self, content: str) -> str | None:
-        """Send (or queue) a user message; returns its id."""
+    def chat(self, content: str, typing: bool = False) -> str | None:
+        """Send (or queue) a user message, after a `typing` indicator if asked; its id."""
         with self._lock:
+            if typing and self.session.state is State.READY:
+                self.session.send_typing(True)
             message_id = self.session.send_chat(content)
             self._flush()
         return message_id
@@ -205,9 +210,13 @@ class Connection:
                 self._reader.join(timeout)
 
     def abort(self) -> None:
-        """Drop the socket without a close handshake."""
-        if self._ws is not None:
-            self._ws.abort()
+        """Drop the socket without a close handshake, on purpose: nothing in flight counts as
+        a platform failure (the run ended under it)."""
+        with self._lock:
+            self.session.close()
+            ws = self._ws
+        if ws is not None:
+            ws.abort()
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class Phase(StrEnum):
     CHAT_FIRST = "chat_first"
     CHAT_COMPLETE = "chat_complete"
     HEARTBEAT = "heartbeat"
+    RECONNECT = "reconnect"  # connection lost -> READY again (added by the harness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ class ClientSession:
         self._auth_sent_at: float | None = None
         self._down_since: float | None = None
         self._fail_on_close: ErrorClass | None = None
+        self._lost_at: float | None = None  # when a connection was lost, until READY again
 
     # -- driver inputs ----------------------------------------------------------------------
 
@@ -296,6 +298,11 @@ class ClientSession:
             self.counters.dropped_messages += 1
             return None
         return message_id
+
+    def send_typing(self, active: bool = True) -> None:
+        """The user is typing (or stopped): `typing` / `stop_typing`, sent at once."""
+        kind = m.MessageType.TYPING if active else m.MessageType.STOP_TYPING
+        self._send(m.encode(kind, {"session_id": self.session_id}))
 
     def send_ping(self, at: float | None = None) -> None:
         now = self._now(at)
@@ -458,6 +465,9 @@ class ClientSession:
         self.ready_info = event
         self._sample(Phase.PLATFORM_INIT, self._auth_sent_at or self._opened_at or now, now)
         self._sample(Phase.READY, self._connect_started, now)
+        if self._lost_at is not None:
+            self._sample(Phase.RECONNECT, self._lost_at, now)
+            self._lost_at = None
         self.breaker.record_success()
         while self._queue:
             self._send_chat(*self._queue.popleft(), now)
@@ -525,6 +535,8 @@ class ClientSession:
         self._reset_connection(now)
         self.failure = error
         if self.settings.reconnect and self.backoff.allows(self.reconnect_attempts):
+            if self._lost_at is None:
+                self._lost_at = now
             delay = self.backoff.delay(self.reconnect_attempts)
             self.reconnect_at = max(now + delay, self.breaker.retry_at(now))
             self.reconnect_attempts += 1
@@ -532,3 +544,4 @@ class ClientSession:
             self.state = State.RECONNECTING
         else:
             self.state = State.FAILED
+            self._lost_at = None

@@ -366,3 +366,22 @@ def test_downtime_accumulates_between_connections() -> None:
     s.connect()
     s.opened(d.at(0.5))
     assert s.metrics()["totalDowntime"] == 2000
+
+
+def test_reconnect_phase_runs_from_the_loss_to_ready_again() -> None:
+    d = Driver(reconnect=True)
+    d.to_ready()
+    s = d.session
+    s.closed(1001, "restart", d.at(1))
+    d.clock.t = s.reconnect_at or 0  # 1 s backoff
+    d.to_ready(connect_s=0.01, init_s=0.2)
+    reconnect = [x for x in d.samples if x.phase == "reconnect"]
+    assert [(x.duration_us, x.attempt) for x in reconnect] == [(1_310_000, 1)]
+
+
+def test_typing_indicators_go_out_at_once() -> None:
+    d = Driver()
+    d.to_ready()
+    d.session.send_typing(True)
+    d.session.send_typing(False)
+    assert [k for k, _ in d.sent()] == ["typing", "stop_typing"]

@@ -1,0 +1,1 @@
+"""Load runs: Locust users through the full lifecycle, per-phase timing, merged results."""

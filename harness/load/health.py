@@ -1,0 +1,82 @@
+"""The harness's own health: event-loop lag, CPU, memory, and the arrival scheduler's lag.
+
+A busy gevent loop delays every greenlet's resumption, and so every timestamp taken on it.
+The monitor greenlet asks to sleep `interval_s` and records how much longer it took: that
+oversleep is the delay any reader greenlet could have suffered at the same moment.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+import psutil
+
+from harness.load.results import new_histogram
+from harness.protocol.clock import micros
+
+
+class HealthMonitor:
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.loop_lag = new_histogram()
+        self.schedule_lag = new_histogram()  # arrival scheduler: actual - scheduled start
+        self.late_starts = 0  # arrivals started more than 10 ms late
+        self.cpu: list[list[float]] = []  # [epoch s, percent of one core] once a second
+        self.rss_max = 0
+        self._process = psutil.Process()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        if self._greenlet is None:
+            self._process.cpu_percent(None)
+            self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def _run(self) -> None:
+        next_cpu = time.perf_counter() + 1.0
+        while True:
+            before = time.perf_counter()
+            gevent.sleep(self.interval_s)
+            after = time.perf_counter()
+            self.loop_lag.record_value(max(1, micros(after - before - self.interval_s)))
+            if after >= next_cpu:
+                next_cpu = after + 1.0
+                self.cpu.append([round(time.time(), 3), self._process.cpu_percent(None)])
+                self.rss_max = max(self.rss_max, self._process.memory_info().rss)
+
+    def record_schedule_lag(self, lag_s: float) -> None:
+        self.schedule_lag.record_value(max(1, micros(max(lag_s, 0.0))))
+        if lag_s > 0.010:
+            self.late_starts += 1
+
+    def summary(self) -> dict[str, Any]:
+        """msgpack-safe figures for run.json."""
+        cpu = [c for _, c in self.cpu]
+
+        def ms(hist: Any, q: float) -> float | None:
+            return round(hist.get_value_at_percentile(q) / 1000, 3) if hist.total_count else None
+
+        return {
+            "cpu_max_pct": max(cpu) if cpu else None,
+            "cpu_mean_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
+            "cpu_timeline": self.cpu,
+            "rss_max_mb": round(self.rss_max / 2**20, 1),
+            "loop_lag_p50_ms": ms(self.loop_lag, 50),
+            "loop_lag_p99_ms": ms(self.loop_lag, 99),
+            "loop_lag_max_ms": round(self.loop_lag.get_max_value() / 1000, 3)
+            if self.loop_lag.total_count
+            else None,
+            "loop_lag_samples": self.loop_lag.total_count,
+            "schedule_lag_p99_ms": ms(self.schedule_lag, 99),
+            "schedule_lag_max_ms": round(self.schedule_lag.get_max_value() / 1000, 3)
+            if self.schedule_lag.total_count
+            else None,
+            "arrivals": self.schedule_lag.total_count,
+            "late_starts": self.late_starts,
+        }

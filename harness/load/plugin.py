@@ -1,0 +1,470 @@
+"""Locust hooks: options, the per-process context, shipping and merging, the run directory.
+
+Flow: every process records phases into its ProcessResults; workers ship deltas to the
+master in `report_to_master` (every 3 s) and a final one in a `harness_final` message from
+their own `test_stop`; the master merges in `worker_report`, and writes the run directory in
+`quitting`, after waiting for every worker's final message (Locust fires the master's
+`test_stop` and `quitting` before the last regular worker reports arrive).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, Runner, WorkerRunner
+
+from harness.config import Settings, load_settings
+from harness.embedded import EmbeddedPlatform, start_platform
+from harness.errors import HarnessError
+from harness.load import rundir
+from harness.load.health import HealthMonitor
+from harness.load.lifecycle import RunContext
+from harness.load.results import MergedResults, ProcessResults, SampleWriter
+from harness.load.scenario import Knobs, Scenario, ScenarioShape, load_scenario
+from harness.load.state import context, set_context
+from harness.protocol.session import PhaseSample
+
+log = logging.getLogger("harness")
+DEFAULT_MAX_LOOP_LAG_MS = 10.0
+FINAL_WAIT_S = 15.0
+
+
+class PhaseFailed(Exception):
+    """A failed phase as Locust shows it: the message is the error class."""
+
+
+class Run:
+    """Master (or local) side of one run."""
+
+    def __init__(self) -> None:
+        self.merged = MergedResults()
+        self.run_id = ""
+        self.run_dir = Path()
+        self.platform: EmbeddedPlatform | None = None
+        self.target = ""
+        self.started_at: str | None = None
+        self.meta: dict[str, Any] = {}
+        self.finished = False
+
+
+_run = Run()
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    g = parser.add_argument_group("MIPTech harness")
+    g.add_argument("--scenario", default="", help="scenario name (scenarios/NAME.toml) or path")
+    g.add_argument("--chats-per-session", type=int, default=None, help="chats per lifecycle")
+    g.add_argument("--think-time", default=None, help="seconds between chats, LOW,HIGH")
+    g.add_argument("--message-length", type=int, default=None, help="characters per chat")
+    g.add_argument("--session-duration", type=float, default=None, help="held session, s")
+    g.add_argument("--heartbeat-interval", type=float, default=None, help="seconds (default 30)")
+    g.add_argument(
+        "--max-loop-lag-ms",
+        type=float,
+        default=None,
+        help="harness event-loop lag p99 above which the run is invalid (default 10)",
+    )
+    g.add_argument("--reports-dir", default="reports", help="where run directories go")
+    g.add_argument(
+        "--platform-profile",
+        default=None,
+        help="profile of the embedded reference platform (runs with no --host)",
+    )
+    g.add_argument(
+        "--ground-truth",
+        action="store_true",
+        help="the embedded platform writes its per-session ground truth into the run",
+    )
+    g.add_argument("--env-file", default=None, help="a .env file with harness settings")
+
+
+def _knobs(options: Any, scenario: Scenario | None) -> Knobs:
+    base = scenario.knobs if scenario else Knobs()
+    changes: dict[str, Any] = {}
+    if options.chats_per_session is not None:
+        changes["chats_per_session"] = options.chats_per_session
+    if options.message_length is not None:
+        changes["message_length"] = options.message_length
+    if options.session_duration is not None:
+        changes["session_duration_s"] = options.session_duration
+    if options.think_time:
+        try:
+            low, high = (float(x) for x in str(options.think_time).split(","))
+        except ValueError:
+            raise HarnessError(f"--think-time {options.think_time!r}: expected LOW,HIGH") from None
+        changes["think_time_s"] = (low, high)
+    from dataclasses import replace
+
+    return replace(base, **changes)
+
+
+def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> Settings:
+    cli: dict[str, object] = {}
+    if host:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(host)
+        cli["ws_url"] = f"{parts.scheme}://{parts.netloc}"
+        if parts.path not in ("", "/"):
+            cli["endpoint"] = parts.path
+    if options.heartbeat_interval is not None:
+        cli["heartbeat_interval_ms"] = options.heartbeat_interval * 1000
+    env_file = Path(options.env_file) if options.env_file else None
+    if env_file is None and Path(".env").is_file():
+        env_file = Path(".env")
+    return load_settings(
+        cli=cli, env_file=env_file, scenario=scenario.settings if scenario else None
+    )
+
+
+def _worker_id(runner: Runner) -> str:
+    if isinstance(runner, WorkerRunner):
+        return str(runner.client_id)
+    return "master" if isinstance(runner, MasterRunner) else "local"
+
+
+def _fire_request(environment: Environment) -> Any:
+    fire = environment.events.request.fire
+
+    def fire_sample(sample: PhaseSample) -> None:
+        fire(
+            request_type="WS",
+            name=sample.phase,
+            response_time=sample.duration_us / 1000,
+            response_length=0,
+            exception=None if sample.ok else PhaseFailed(sample.error),
+            context={},
+        )
+
+    return fire_sample
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"harness: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
+@events.init.add_listener
+def on_init(environment: Environment, runner: Runner, **_: Any) -> None:
+    options = environment.parsed_options
+    assert options is not None
+    try:
+        scenario = load_scenario(options.scenario) if options.scenario else None
+        knobs = _knobs(options, scenario)
+        coordinator = not isinstance(runner, WorkerRunner)
+        if coordinator:
+            _run.run_id = rundir.new_run_id()
+            _run.run_dir = rundir.create_run_dir(Path(options.reports_dir), _run.run_id)
+            if not environment.host:
+                _start_embedded(environment, options, scenario)
+        settings = _settings_for(options, scenario, environment.host)
+    except HarnessError as exc:
+        _fail(str(exc))
+    worker = _worker_id(runner)
+    fire = None if isinstance(runner, MasterRunner) else _fire_request(environment)
+    max_lag = options.max_loop_lag_ms or (scenario.max_loop_lag_ms if scenario else None)
+    ctx = RunContext(settings, knobs, ProcessResults(worker, fire), HealthMonitor(), scenario)
+    ctx.max_loop_lag_ms = max_lag or DEFAULT_MAX_LOOP_LAG_MS
+    set_context(ctx)
+    _choose_users(environment, scenario)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("harness_run", _on_run_message)
+    else:
+        _start_run(environment, scenario)
+        if isinstance(runner, MasterRunner):
+            runner.register_message("harness_final", _on_final_message)
+
+
+def _start_embedded(environment: Environment, options: Any, scenario: Scenario | None) -> None:
+    profile = options.platform_profile or (scenario.platform_profile if scenario else "documented")
+    args = ["--profile", profile]
+    for key, value in (scenario.platform_knobs if scenario else {}).items():
+        args += ["--set", f"{key}={value}"]
+    if options.ground_truth:
+        _run.meta["ground_truth"] = "platform/"
+        args += ["--ground-truth", str(_run.run_dir / "platform")]
+    _run.platform = start_platform(*args)
+    environment.host = _run.platform.base
+    options.host = environment.host
+    print(
+        f"harness: no --host given: started the reference platform (profile {profile}) "
+        f"at {_run.platform.url}; it stops when the run ends",
+        flush=True,
+    )
+
+
+def _choose_users(environment: Environment, scenario: Scenario | None) -> None:
+    """A scenario picks its user class and shape; otherwise Locust's -u/-r/-t rule, and with
+    no user class named on the command line the lifecycle user runs alone."""
+    from harness.load import users
+
+    if scenario is not None:
+        user_class = getattr(users, scenario.user_class)
+        environment.user_classes = [user_class]
+        shape = ScenarioShape(scenario, user_class)
+        shape.runner = environment.runner
+        environment.shape_class = shape
+    elif environment.parsed_options is not None and not environment.parsed_options.user_classes:
+        environment.user_classes = [users.LifecycleUser]
+
+
+def _start_run(environment: Environment, scenario: Scenario | None) -> None:
+    _run.target = environment.host or ""
+    _run.meta.update(rundir.run_metadata())
+    _run.meta["scenario"] = scenario.name if scenario else None
+    ctx = context()
+    if isinstance(environment.runner, LocalRunner):
+        ctx.results.writer = SampleWriter(_run.run_dir / "samples" / "local.csv")
+    _write_run_json(environment, status="starting")
+    print(f"harness: run {_run.run_id} writes to {_run.run_dir}", flush=True)
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_: Any) -> None:
+    ctx = context()
+    ctx.health.start()
+    gevent.spawn(_flush_rows_forever, ctx)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    _run.started_at = rundir.now_iso()
+    if isinstance(runner, MasterRunner):
+        runner.send_message("harness_run", {"run_id": _run.run_id, "run_dir": str(_run.run_dir)})
+    if ctx.scenario is not None and ctx.scenario.drop_at_s is not None:
+        gevent.spawn(_drop_all_later, environment, ctx.scenario.drop_at_s)
+    _write_run_json(environment, status="running")
+
+
+def _drop_all_later(environment: Environment, delay: float) -> None:
+    """The reconnect storm: ask the (reference) platform to drop every session at once."""
+    gevent.sleep(delay)
+    base = (environment.host or "").replace("ws://", "http://").replace("wss://", "https://")
+    try:
+        urllib.request.urlopen(f"{base}/_harness/drop", timeout=5).close()
+        _run.meta["dropped_at"] = rundir.now_iso()
+        print(f"harness: asked the platform to drop every session ({rundir.now_iso()})", flush=True)
+    except OSError as exc:
+        log.error("could not trigger the drop at %s/_harness/drop: %s", base, exc)
+
+
+def _on_run_message(environment: Environment, msg: Any, **_: Any) -> None:
+    """Worker: the master says where the run directory is."""
+    ctx = context()
+    if ctx.results.writer is None:
+        run_dir = Path(msg.data["run_dir"])
+        name = ctx.results.worker_id.replace("/", "_")
+        ctx.results.writer = SampleWriter(run_dir / "samples" / f"{name}.csv")
+
+
+def _flush_rows_forever(ctx: RunContext) -> None:
+    while True:
+        gevent.sleep(2.0)
+        ctx.results.flush_rows()
+
+
+@events.report_to_master.add_listener
+def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["harness"] = context().results.take_delta()
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    if "harness" in data:
+        _run.merged.merge(client_id, data["harness"])
+
+
+def _on_final_message(environment: Environment, msg: Any, **_: Any) -> None:
+    _run.merged.merge(msg.data["worker"], msg.data["delta"])
+
+
+def _final_delta(ctx: RunContext) -> dict[str, Any]:
+    ctx.results.flush_rows()
+    delta = ctx.results.take_delta()
+    delta["health"] = ctx.health.summary()
+    delta["final"] = True
+    return delta
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        ctx = context()
+        delta = _final_delta(ctx)
+        runner.send_message("harness_final", {"worker": ctx.results.worker_id, "delta": delta})
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    ctx = context()
+    if isinstance(runner, WorkerRunner):
+        ctx.results.flush_rows()
+        if ctx.results.writer:
+            ctx.results.writer.close()
+        return
+    if _run.finished:
+        return
+    _run.finished = True
+    try:
+        if runner is not None and runner.state not in ("stopped", "init"):
+            runner.stop()  # users stop: lifecycles in flight are counted as interrupted
+        if isinstance(runner, MasterRunner):
+            _wait_for_finals(runner)
+        else:
+            _run.merged.merge("local", _final_delta(ctx))
+        ctx.health.stop()
+        if ctx.results.writer:
+            ctx.results.writer.close()
+        _finish(environment)
+    finally:
+        if _run.platform is not None:
+            _run.platform.stop()
+
+
+def _wait_for_finals(runner: MasterRunner) -> None:
+    expected = {str(c.id) for c in runner.clients.all} | set(_run.merged.workers)
+    deadline = time.monotonic() + FINAL_WAIT_S
+    while not expected <= _run.merged.final and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    missing = expected - _run.merged.final
+    if missing:
+        log.warning("no final report from worker(s) %s; their last figures are missing", missing)
+        _run.meta["workers_without_final_report"] = sorted(missing)
+
+
+def _health(ctx: RunContext) -> dict[str, Any]:
+    tolerance = ctx.max_loop_lag_ms
+    reasons = []
+    for worker, h in sorted(_run.merged.health.items()):
+        lag = h.get("loop_lag_p99_ms")
+        if lag is not None and lag > tolerance:
+            reasons.append(
+                f"process {worker}: event-loop lag p99 {lag:.1f} ms > tolerance {tolerance:g} ms"
+            )
+    lags = [h["loop_lag_p99_ms"] for h in _run.merged.health.values() if h.get("loop_lag_p99_ms")]
+    cpus = [h["cpu_max_pct"] for h in _run.merged.health.values() if h.get("cpu_max_pct")]
+    return {
+        "valid": not reasons,
+        "reasons": reasons,
+        "loop_lag_tolerance_ms": tolerance,
+        "loop_lag_p99_ms": max(lags) if lags else None,
+        "cpu_max_pct": max(cpus) if cpus else None,
+        "processes": _run.merged.health,
+    }
+
+
+def _write_run_json(
+    environment: Environment, status: str, extra: dict[str, Any] | None = None
+) -> None:
+    ctx = context()
+    options = environment.parsed_options
+    s = ctx.settings
+    body: dict[str, Any] = {
+        "schema_version": rundir.SCHEMA_VERSION,
+        "run_id": _run.run_id,
+        "status": status,
+        "scenario": ctx.scenario.name if ctx.scenario else None,
+        "target": _run.target,
+        "embedded_platform": {"url": _run.platform.url} if _run.platform else None,
+        "tls_verify": s.tls_verify,
+        "started": _run.started_at,
+        "ended": None,
+        "locust": {
+            "users": getattr(options, "num_users", None),
+            "spawn_rate": getattr(options, "spawn_rate", None),
+            "run_time": getattr(options, "run_time", None),
+            "processes": getattr(options, "processes", None),
+            "user_classes": [c.__name__ for c in environment.user_classes],
+        },
+        "knobs": ctx.knobs.__dict__,
+        "settings": {k: v for k, v in s.__dict__.items() if k != "sources"},
+        **_run.meta,
+    }
+    body.update(extra or {})
+    rundir.write_json(_run.run_dir / "run.json", body)
+
+
+def _finish(environment: Environment) -> None:
+    ctx = context()
+    merged = _run.merged
+    accounting = merged.accounting.as_dict()
+    health = _health(ctx)
+    phases = merged.phase_table()
+    rundir.write_json(
+        _run.run_dir / "histograms.json",
+        {
+            "schema_version": rundir.SCHEMA_VERSION,
+            "unit": "microseconds",
+            "significant_figures": 3,
+            "phases": {
+                phase: {
+                    "count": row["count"],
+                    "errors": row["errors_by_class"],
+                    "hdr": merged.hists[phase].encode().decode() if phase in merged.hists else None,
+                }
+                for phase, row in phases.items()
+            },
+        },
+    )
+    _write_run_json(
+        environment,
+        status="complete",
+        extra={
+            "ended": rundir.now_iso(),
+            "accounting": {
+                "total": accounting,
+                "workers": {w: a.as_dict() for w, a in sorted(merged.workers.items())},
+                "identity_holds": accounting["in_flight"] == 0,
+            },
+            "health": health,
+            "phases": phases,
+        },
+    )
+    _print_summary(accounting, health, phases)
+
+
+def _print_summary(
+    accounting: dict[str, Any], health: dict[str, Any], phases: dict[str, Any]
+) -> None:
+    def ms(value: float | None) -> str:
+        return f"{value:9.1f}" if value is not None else "        -"
+
+    lines = ["", "harness: per-phase times (ms, from the harness's own µs histograms)"]
+    head = ("count", "errors", "p50", "p90", "p95", "p99", "max")
+    lines.append(
+        f"  {'phase':<14}" + "".join(f"{h:>{8 if i < 2 else 9}}" for i, h in enumerate(head))
+    )
+    for phase, r in phases.items():
+        lines.append(
+            f"  {phase:<14}{r['count']:>8}{r['errors']:>8}{ms(r['p50_ms'])}{ms(r['p90_ms'])}"
+            f"{ms(r['p95_ms'])}{ms(r['p99_ms'])}{ms(r['max_ms'])}"
+        )
+    a = accounting
+    failed = ", ".join(f"{k} {v}" for k, v in a["failed"].items()) or "none"
+    lines.append(
+        f"harness: lifecycles started {a['started']} = completed {a['completed']} + failed "
+        f"{a['failed_total']} ({failed}) + interrupted {a['interrupted']}"
+        + ("" if a["in_flight"] == 0 else f" + UNACCOUNTED {a['in_flight']}")
+        + f"; ready {a['ready']}; reconnects {a['reconnects']}"
+    )
+    if health["valid"]:
+        lines.append(
+            f"harness: health ok (event-loop lag p99 {health['loop_lag_p99_ms']} ms <= "
+            f"{health['loop_lag_tolerance_ms']:g} ms; CPU max {health['cpu_max_pct']} %)"
+        )
+    else:
+        lines.append("harness: RUN INVALID, the harness itself was the bottleneck:")
+        lines += [f"  - {r}" for r in health["reasons"]]
+    lines.append(f"harness: results in {_run.run_dir} (reports/latest points there)")
+    print("\n".join(lines), flush=True)

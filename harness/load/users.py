@@ -1,0 +1,70 @@
+"""The Locust user classes. `locustfile.py` imports these and the plugin's hooks."""
+
+from __future__ import annotations
+
+import random
+
+import gevent
+from gevent.pool import Group
+from locust import User, task
+
+from harness.load.lifecycle import run_lifecycle
+from harness.load.scenario import Arrival
+from harness.load.state import context
+
+
+class LifecycleUser(User):
+    """Loops short lifecycles: connect, 100 ms, auth, ready, chats, close; then again."""
+
+    def wait_time(self) -> float:
+        return context().knobs.pause_s
+
+    @task
+    def lifecycle(self) -> None:
+        run_lifecycle(context())
+
+
+class HeldSessionUser(User):
+    """Holds one session open: heartbeats, a chat every `chat_interval_s`, reconnects with the
+    document's backoff and circuit breaker when dropped."""
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def hold(self) -> None:
+        run_lifecycle(context(), held=True)
+
+
+class ArrivalUser(User):
+    """Open model: starts lifecycles on a schedule (constant or Poisson) whatever completes.
+
+    Each lifecycle's phases are measured from its scheduled start, so a late start shows in
+    its figures; how late the scheduler was is recorded as harness health."""
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def schedule(self) -> None:
+        ctx = context()
+        arrival = ctx.scenario.arrival if ctx.scenario else None
+        arrival = arrival or Arrival(rate=10.0, duration_s=60.0)
+        rate = arrival.rate / max(arrival.schedulers, 1)
+        rng = random.Random(arrival.seed)
+        lifecycles = Group()
+        start = due = ctx.clock.now()
+        try:
+            while True:
+                due += rng.expovariate(rate) if arrival.process == "poisson" else 1 / rate
+                if due - start > arrival.duration_s:
+                    break
+                delay = due - ctx.clock.now()
+                if delay > 0:
+                    gevent.sleep(delay)
+                ctx.health.record_schedule_lag(ctx.clock.now() - due)
+                lifecycles.spawn(run_lifecycle, ctx, scheduled_at=due)
+            lifecycles.join()
+            gevent.sleep(3600)  # the schedule is done; the shape ends the run
+        finally:
+            lifecycles.kill(block=True)  # cut off by the run's end: counted as interrupted

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= documented
 
-.PHONY: help setup run test lint serve probe discover bench clean
+.PHONY: help setup run load ui test lint serve probe discover bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,18 +18,26 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the harness with its tools
 
-run: setup  ## the main job on the built-in reference platform
-	$(BIN)/python -m harness probe --embedded $(PROFILE)
+SCENARIO ?= baseline
+
+run: setup  ## the main job: the baseline scenario, headless, on the built-in reference platform
+	$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) --only-summary
+
+load: setup  ## a load run against HOST (ws://... or wss://...) with SCENARIO (default baseline)
+	$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) $(if $(HOST),--host $(HOST),)
+
+ui: setup  ## Locust's web UI (http://localhost:8089) with the harness users
+	$(BIN)/locust -f locustfile.py
 
 test: setup  ## lint, type-check and run the test suite
-	$(BIN)/ruff check harness tests bench
-	$(BIN)/ruff format --check harness tests bench
+	$(BIN)/ruff check harness tests bench locustfile.py
+	$(BIN)/ruff format --check harness tests bench locustfile.py
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: setup  ## fix what ruff can fix
-	$(BIN)/ruff check --fix harness tests bench
-	$(BIN)/ruff format harness tests bench
+	$(BIN)/ruff check --fix harness tests bench locustfile.py
+	$(BIN)/ruff format harness tests bench locustfile.py
 
 serve: setup  ## the reference platform on localhost:8000 (PROFILE=documented|fast|degraded)
 	$(BIN)/python -m harness serve --profile $(PROFILE)

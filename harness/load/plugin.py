@@ -9,6 +9,7 @@ their own `test_stop`; the master merges in `worker_report`, and writes the run 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import time
@@ -467,4 +468,7 @@ def _print_summary(
         lines.append("harness: RUN INVALID, the harness itself was the bottleneck:")
         lines += [f"  - {r}" for r in health["reasons"]]
     lines.append(f"harness: results in {_run.run_dir} (reports/latest points there)")
-    print("\n".join(lines), flush=True)
+    text = "\n".join(lines)
+    print(text, flush=True)
+    # Locust prints its own tables after `quitting`; say where the results are once more, last.
+    atexit.register(print, f"harness: results in {_run.run_dir}", flush=True)

@@ -48,6 +48,7 @@ class Arrival:
     process: str = "poisson"  # or "constant"
     schedulers: int = 1  # ArrivalUsers sharing the rate (one per worker process is typical)
     seed: int | None = None
+    drain_s: float = 5.0  # after the last arrival, time for lifecycles in flight to finish
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Scenario:
     @property
     def duration_s(self) -> float:
         if self.arrival is not None:
-            return self.arrival.duration_s
+            return self.arrival.duration_s + self.arrival.drain_s
         return sum(s.duration_s for s in self.stages)
 
 
@@ -80,17 +81,20 @@ def _build(kind: type, table: Any, where: str) -> Any:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     values = {}
     for key, value in table.items():
-        default = names[key].default
-        if isinstance(default, tuple):
+        kind_name = str(names[key].type)
+        if kind_name.startswith("tuple"):
             if not (isinstance(value, list) and len(value) == 2):
                 raise ConfigError(f"{where}.{key}: expected [low, high]")
             value = tuple(float(v) for v in value)
-        elif isinstance(default, bool) or isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}: expected a number")
-        elif isinstance(default, int | float) and not isinstance(value, int | float):
-            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
-        if isinstance(value, int | float) and value < 0:
-            raise ConfigError(f"{where}.{key}: must be >= 0")
+        elif kind_name.startswith(("int", "float")):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+            if kind_name.startswith("int") and value != int(value):
+                raise ConfigError(f"{where}.{key}: expected a whole number, got {value!r}")
+            if value < 0:
+                raise ConfigError(f"{where}.{key}: must be >= 0")
+        elif kind_name == "str" and not isinstance(value, str):
+            raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
         values[key] = value
     try:
         return kind(**values)
@@ -163,7 +167,8 @@ class ScenarioShape(LoadTestShape):
         self.user_class = user_class
         if scenario.arrival is not None:
             a = scenario.arrival
-            self.stages: tuple[Stage, ...] = (Stage(a.duration_s, a.schedulers, a.schedulers),)
+            length = a.duration_s + a.drain_s
+            self.stages: tuple[Stage, ...] = (Stage(length, a.schedulers, a.schedulers),)
         else:
             self.stages = scenario.stages
 

@@ -53,12 +53,16 @@ class ArrivalUser(User):
         rate = arrival.rate / max(arrival.schedulers, 1)
         rng = random.Random(arrival.seed)
         lifecycles = Group()
-        start = due = ctx.clock.now()
+        start, offset, n = ctx.clock.now(), 0.0, 0
         try:
-            while True:
-                due += rng.expovariate(rate) if arrival.process == "poisson" else 1 / rate
-                if due - start > arrival.duration_s:
+            while True:  # offsets: constant i/rate (no drift), or Poisson inter-arrival gaps
+                offset = (
+                    n / rate if arrival.process == "constant" else offset + rng.expovariate(rate)
+                )
+                n += 1
+                if offset >= arrival.duration_s:
                     break
+                due = start + offset
                 delay = due - ctx.clock.now()
                 if delay > 0:
                     gevent.sleep(delay)

@@ -1,0 +1,177 @@
+"""Short real Locust runs against the reference platform, as users run them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from tests.conftest import ROOT, harness_env
+
+LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+
+
+def locust(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LOCUST, "--reports-dir", str(tmp_path / "reports"), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=harness_env(),
+    )  # fmt: skip
+
+
+def latest(tmp_path: Path) -> Path:
+    return (tmp_path / "reports" / "latest").resolve()
+
+
+def run_json(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def raw_rows(run_dir: Path) -> list[dict[str, str]]:
+    rows = []
+    for path in sorted((run_dir / "samples").glob("*.csv")):
+        with path.open() as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def assert_accounting(run: dict[str, Any]) -> None:
+    for acct in [run["accounting"]["total"], *run["accounting"]["workers"].values()]:
+        failed = sum(acct["failed"].values())
+        assert acct["started"] == acct["completed"] + failed + acct["interrupted"], acct
+    assert run["accounting"]["identity_holds"]
+
+
+def assert_raw_agrees_with_histograms(run_dir: Path) -> None:
+    hists = json.loads((run_dir / "histograms.json").read_text())["phases"]
+    rows = raw_rows(run_dir)
+    for phase, h in hists.items():
+        ok = np.array(
+            [int(r["duration_us"]) for r in rows if r["phase"] == phase and r["ok"] == "1"]
+        )
+        bad = [r["error"] for r in rows if r["phase"] == phase and r["ok"] == "0"]
+        assert len(ok) == h["count"], phase
+        assert len(bad) == sum(h["errors"].values()), phase
+        if len(ok):
+            hist = HdrHistogram.decode(h["hdr"])
+            for q in (50, 99):
+                # hdrh's rank rule is round(p * N), not numpy's ceil: compare like with like
+                exact = np.sort(ok)[max(1, int(q / 100 * len(ok) + 0.5)) - 1]
+                assert abs(hist.get_value_at_percentile(q) - exact) <= exact * 0.001 + 1
+
+
+def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
+    result = locust(tmp_path, "-u", "10", "-r", "10", "-t", "6s", "--platform-profile", "fast",
+                    "--chats-per-session", "2", "--think-time", "0.05,0.1")  # fmt: skip
+    assert "no --host given: started the reference platform (profile fast)" in result.stdout
+    run_dir = latest(tmp_path)
+    run = run_json(run_dir)
+    assert run["status"] == "complete" and run["target"].startswith("ws://127.0.0.1:")
+    assert run["schema_version"] == 1 and run["versions"]["locust"]
+    assert_accounting(run)
+    assert run["accounting"]["total"]["completed"] > 20
+    assert run["health"]["valid"], run["health"]["reasons"]
+    phases = run["phases"]
+    assert {
+        "connect",
+        "auth_delay",
+        "platform_init",
+        "ready",
+        "chat_first",
+        "chat_complete",
+    } <= set(phases)
+    assert all(p["errors"] == 0 for p in phases.values()), phases
+    assert phases["chat_complete"]["count"] >= 2 * run["accounting"]["total"]["completed"]
+    assert_raw_agrees_with_histograms(run_dir)
+    assert "WS       ready" in result.stderr  # Locust's own table shows the phases live
+
+
+def test_two_processes_merge_into_one_result(tmp_path: Path) -> None:
+    result = locust(tmp_path, "-u", "12", "-r", "12", "-t", "6s", "--processes", "2",
+                    "--platform-profile", "fast", "--think-time", "0.05,0.1")  # fmt: skip
+    run_dir = latest(tmp_path)
+    run = run_json(run_dir)
+    assert run["status"] == "complete", result.stderr[-2000:]
+    workers = run["accounting"]["workers"]
+    assert len(workers) == 2 and len(list((run_dir / "samples").glob("*.csv"))) == 2
+    assert_accounting(run)
+    total = run["accounting"]["total"]
+    assert total["started"] == sum(w["started"] for w in workers.values())
+    assert all(w["started"] > 0 for w in workers.values())
+    assert_raw_agrees_with_histograms(run_dir)
+    assert set(run["health"]["processes"]) == set(workers)
+
+
+def test_sigterm_mid_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LOCUST, "--reports-dir", str(tmp_path / "reports"), "-u", "20", "-r", "20", "-t", "60s"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=harness_env(),
+    )  # fmt: skip
+    time.sleep(6)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    run = run_json(latest(tmp_path))
+    assert run["status"] == "complete", out[-2000:]
+    assert_accounting(run)
+    assert run["accounting"]["total"]["interrupted"] > 0
+    assert run["phases"]["ready"]["count"] > 0
+    assert_raw_agrees_with_histograms(latest(tmp_path))
+
+
+def test_arrival_scheduler_counts_and_lateness(tmp_path: Path) -> None:
+    scenario = tmp_path / "open.toml"
+    scenario.write_text(
+        "[users]\nchats_per_session = 0\n"
+        "[platform]\nprofile = 'fast'\n"
+        "[arrival]\nrate = 40\nprocess = 'constant'\nduration_s = 3\n"
+    )
+    locust(tmp_path, "--scenario", str(scenario), "-t", "8s")
+    run = run_json(latest(tmp_path))
+    assert_accounting(run)
+    health = run["health"]["processes"]["local"]
+    assert health["arrivals"] == run["accounting"]["total"]["started"] == 120
+    assert 0 <= health["late_starts"] <= health["arrivals"]
+    assert health["schedule_lag_p99_ms"] is not None
+    assert run["accounting"]["total"]["completed"] == 120
+
+
+def test_reconnect_storm_counts_reconnects_with_their_own_timings(tmp_path: Path) -> None:
+    scenario = tmp_path / "storm.toml"
+    scenario.write_text(
+        "user_class = 'HeldSessionUser'\ndrop_at_s = 3\n"
+        "[users]\nchat_interval_s = 1\n"
+        "[settings]\nreconnect_delay_ms = 300\n"
+        "[platform]\nprofile = 'fast'\n"
+        "[[stages]]\nduration_s = 8\nusers = 10\nspawn_rate = 10\n"
+    )
+    result = locust(tmp_path, "--scenario", str(scenario))
+    run = run_json(latest(tmp_path))
+    assert "asked the platform to drop every session" in result.stdout
+    assert run["accounting"]["total"]["reconnects"] == 10
+    reconnect = [r for r in raw_rows(latest(tmp_path)) if r["phase"] == "reconnect"]
+    assert len(reconnect) == 10 and all(r["attempt"] == "1" for r in reconnect)
+    assert all(300_000 <= int(r["duration_us"]) < 2_000_000 for r in reconnect)
+    assert_accounting(run)
+
+
+def test_a_saturated_harness_marks_the_run_invalid(tmp_path: Path) -> None:
+    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--platform-profile", "fast",
+                    "--max-loop-lag-ms", "0.001")  # fmt: skip
+    run = run_json(latest(tmp_path))
+    assert run["health"]["valid"] is False
+    assert "event-loop lag p99" in run["health"]["reasons"][0]
+    assert "RUN INVALID, the harness itself was the bottleneck" in result.stdout
+
+
+def test_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = locust(tmp_path, "--scenario", "nonexistent", "-t", "2s")
+    assert result.returncode == 2
+    assert "harness: error: --scenario nonexistent: no such scenario" in result.stderr
+    assert "Traceback" not in result.stderr

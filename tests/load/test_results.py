@@ -1,0 +1,57 @@
+import random
+
+import numpy as np
+
+from harness.load.results import MergedResults, ProcessResults
+from harness.protocol.session import PhaseSample
+
+
+def sample(phase: str, us: int, ok: bool = True, error: str | None = None) -> PhaseSample:
+    return PhaseSample("s", phase, 1.0, us, ok, error)
+
+
+def test_deltas_merge_to_the_same_totals_as_one_process() -> None:
+    rng = random.Random(3)
+    values = [int(rng.lognormvariate(12, 0.5)) for _ in range(20_000)]
+    workers = [ProcessResults(f"w{i}") for i in range(3)]
+    merged = MergedResults()
+    for i, v in enumerate(values):
+        w = workers[i % 3]
+        w.record(sample("ready", v))
+        if i % 997 == 0:
+            w.record(sample("ready", 10_000_000, ok=False, error="ready_timeout"))
+        if i % 5000 == 0:  # ship part-way, as report_to_master does every 3 s
+            merged.merge(w.worker_id, w.take_delta())
+    for w in workers:
+        merged.merge(w.worker_id, w.take_delta())
+        assert w.take_delta()["hist"] == {}  # nothing twice
+    row = merged.phase_table()["ready"]
+    assert row["count"] == len(values)
+    assert row["errors_by_class"] == {"ready_timeout": 21}
+    for q in (50, 95, 99):
+        exact = np.percentile(values, q, method="inverted_cdf") / 1000
+        assert abs(row[f"p{q}_ms"] - exact) <= exact * 0.001 + 0.001  # 3 significant figures
+
+
+def test_accounting_deltas_add_up_per_worker() -> None:
+    a, b = ProcessResults("a"), ProcessResults("b")
+    merged = MergedResults()
+    a.accounting.started += 3
+    a.accounting.completed += 2
+    a.accounting.failed["dropped"] += 1
+    merged.merge("a", a.take_delta())
+    a.accounting.started += 1
+    a.accounting.interrupted += 1
+    b.accounting.started += 2
+    b.accounting.completed += 2
+    merged.merge("a", a.take_delta())
+    merged.merge("b", b.take_delta())
+    total = merged.accounting.as_dict()
+    assert (total["started"], total["completed"], total["failed"], total["interrupted"]) == (
+        6,
+        4,
+        {"dropped": 1},
+        1,
+    )
+    assert total["in_flight"] == 0
+    assert merged.workers["a"].as_dict()["started"] == 4

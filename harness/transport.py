@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ from websocket import ABNF
 
 from harness.errors import ErrorClass
 from harness.protocol import messages as m
+from harness.protocol.clock import Clock
 from harness.protocol.session import ClientSession, State
 
 FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
@@ -72,6 +74,65 @@ def classify(exc: BaseException) -> ErrorClass:
     if isinstance(exc, websocket.WebSocketConnectionClosedException | ConnectionResetError):
         return ErrorClass.DROPPED
     return ErrorClass.CONNECTION_REFUSED  # unreachable host, no route, lookup failure
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(16)
+
+
+class BufferedSocket:
+    """A socket whose small reads are served from one large one, timestamped by the kernel.
+
+    websocket-client reads the handshake response a byte at a time and each frame in two or
+    three reads: about 220 syscalls per lifecycle, which made the harness the bottleneck.
+
+    `arrived` is when the latest bytes reached this machine, on the session's monotonic
+    clock. With kernel timestamps (SO_TIMESTAMPNS, plain TCP on Linux) that is the moment
+    the kernel received them, however late the event loop got to them; over TLS (recvmsg
+    is not allowed on an SSL socket) it is the moment the read returned."""
+
+    def __init__(self, sock: socket.socket, clock: Clock) -> None:
+        self._sock = sock
+        self._clock = clock
+        self._buffer = b""
+        self.arrived: float | None = None
+        self.kernel_timestamps = False
+        if not isinstance(sock, ssl.SSLSocket):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.kernel_timestamps = True
+            except OSError:
+                pass
+
+    def recv(self, size: int) -> bytes:
+        if not self._buffer:
+            if self.kernel_timestamps:
+                data, ancillary, _, _ = self._sock.recvmsg(65536, _TIMESTAMP_SPACE)
+                self.arrived = self._arrival(ancillary)
+            else:
+                data = self._sock.recv(65536)
+                self.arrived = self._clock.now()
+            self._buffer = data
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
+        now = self._clock.now()
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                waited = time.time() - (seconds + nanoseconds / 1e9)
+                return now - max(waited, 0.0)
+        return now
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def gettimeout(self) -> float | None:  # asked before every read
+        return self._sock.gettimeout()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
 
 
 def describe(exc: BaseException) -> str:
@@ -130,7 +191,8 @@ class Connection:
                 sock.settimeout(max(0.001, deadline - self.clock.now()))
                 sock = self.tls.context().wrap_socket(sock, server_hostname=host)
             sock.settimeout(max(0.001, deadline - self.clock.now()))
-            ws.connect(url, socket=sock, suppress_origin=True)
+            buffered = BufferedSocket(sock, self.clock)
+            ws.connect(url, socket=buffered, suppress_origin=True)
         except Exception as exc:  # every failure is classified, none escapes
             at = self.clock.now()
             sock.close()
@@ -139,12 +201,12 @@ class Connection:
                 if self.session.state is State.CONNECTING:
                     self.session.connect_failed(classify(exc), at)
             return False
-        at = self.clock.now()
+        at = buffered.arrived or self.clock.now()  # when the 101 arrived
         sock.settimeout(None)
         with self._lock:
             self._ws, self._closing = ws, False
             self.session.opened(at)
-        self._reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(ws, buffered), daemon=True)
         self._reader.start()
         return True
 
@@ -244,13 +306,13 @@ class Connection:
             except (OSError, websocket.WebSocketException):
                 ws.abort()
 
-    def _read(self, ws: websocket.WebSocket) -> None:
+    def _read(self, ws: websocket.WebSocket, buffered: BufferedSocket) -> None:
         code: int | None = None
         reason = ""
         try:
             while True:
                 frame = ws.recv_frame()
-                at = self.clock.now()
+                at = buffered.arrived or self.clock.now()
                 if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
                     ws.cont_frame.validate(frame)
                     ws.cont_frame.add(frame)

@@ -17,7 +17,10 @@ class LifecycleUser(User):
     """Loops short lifecycles: connect, 100 ms, auth, ready, chats, close; then again."""
 
     def wait_time(self) -> float:
-        return context().knobs.pause_s
+        """`pause_s` on average, uniform in [0.5, 1.5] x pause_s (as Locust's `between`):
+        users do not reload in lockstep."""
+        ctx = context()
+        return ctx.rng.uniform(0.5, 1.5) * ctx.knobs.pause_s
 
     @task
     def lifecycle(self) -> None:

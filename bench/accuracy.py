@@ -1,0 +1,131 @@
+"""Accuracy: the harness's `platform_init` against the platform's own ground truth.
+
+    python -m bench.accuracy looping [--users 500] [--duration 30]
+    python -m bench.accuracy held [--users 5000] [--spawn-rate 500]
+
+Runs a real Locust load run against the embedded reference platform (profile fast, a fixed
+platform-init delay, ground truth on), then joins the harness's raw `platform_init` samples
+with the platform's auth -> ready times on session_id and prints the distribution of the
+difference (harness minus platform: the network, the kernel and the harness's own delay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from harness.server.groundtruth import read_ground_truth
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    kind: str,
+    users: int,
+    spawn_rate: float,
+    duration: float,
+    init_ms: float,
+    pause_s: float,
+    processes: int,
+    work: Path,
+) -> Path:
+    scenario = work / f"accuracy-{kind}.toml"
+    user_class = "HeldSessionUser" if kind == "held" else "LifecycleUser"
+    scenario.write_text(
+        f"user_class = '{user_class}'\n"
+        f"[users]\nchats_per_session = 1\nthink_time_s = [0.5, 1.0]\npause_s = {pause_s}\n"
+        "chat_interval_s = 30\n"
+        f"[platform]\nprofile = 'fast'\nknobs = {{ init_ms = {init_ms} }}\n"
+        f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {spawn_rate}\n"
+    )
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
+           "--only-summary", "--scenario", str(scenario), "--ground-truth",
+           "--reports-dir", str(work / "reports")]  # fmt: skip
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    subprocess.run(cmd, cwd=work, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (work / "reports" / "latest").resolve()
+
+
+def compare(run_dir: Path, steady_after_s: float) -> dict[str, object]:
+    truth: dict[str, dict[str, float]] = {}
+    for event in read_ground_truth(run_dir / "platform"):
+        truth.setdefault(str(event["session_id"]), {})[str(event["event"])] = float(event["t"])  # type: ignore[arg-type]
+    harness = {}
+    for path in (run_dir / "samples").glob("*.csv"):
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row["phase"] == "platform_init" and row["ok"] == "1" and row["attempt"] == "0":
+                    harness[row["session_id"]] = (int(row["duration_us"]), float(row["start"]))
+    diffs, starts = [], []
+    for sid, (us, start) in harness.items():
+        t = truth.get(sid, {})
+        if "auth" in t and "ready" in t:
+            diffs.append(us / 1000 - (t["ready"] - t["auth"]) * 1000)
+            starts.append(start)
+    d = np.array(diffs)
+    first = min(starts) if starts else 0.0
+    steady = d[np.array(starts) - first >= steady_after_s] if len(d) else d
+    run = json.loads((run_dir / "run.json").read_text())
+    return {
+        "joined": len(d),
+        "harness_samples": len(harness),
+        "diff_ms": {q: round(float(np.percentile(d, q)), 3) for q in (50, 90, 99, 99.9)} if len(d) else {},
+        "diff_max_ms": round(float(d.max()), 3) if len(d) else None,
+        "steady": len(steady),
+        "steady_diff_ms": {q: round(float(np.percentile(steady, q)), 3) for q in (50, 99)}
+        if len(steady)
+        else {},
+        "health": {k: run["health"][k] for k in ("valid", "loop_lag_p99_ms", "cpu_max_pct")},
+        "accounting": run["accounting"]["total"],
+        "run_dir": str(run_dir),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("kind", choices=["looping", "held"])
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--spawn-rate", type=float)
+    parser.add_argument("--duration", type=float)
+    parser.add_argument("--init-ms", type=float, default=200.0, help="fixed platform init delay")
+    parser.add_argument("--pause", type=float, default=5.0, help="looping users: s between lifecycles")
+    parser.add_argument("--processes", type=int, default=1, help="harness worker processes")
+    args = parser.parse_args()
+    looping = args.kind == "looping"
+    users = args.users or (500 if looping else 5000)
+    spawn = args.spawn_rate or (100 if looping else 500)
+    duration = args.duration or (40 if looping else 25)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = run(
+            args.kind, users, spawn, duration, args.init_ms, args.pause, args.processes, Path(tmp)
+        )
+        result = compare(run_dir, steady_after_s=users / spawn + 2)
+    target = 1.0 if looping else 5.0
+    print(f"accuracy, {users} {'looping' if looping else 'held'} users spawned at {spawn:g}/s for "
+          f"{duration:g} s (pause {args.pause:g} s, {args.processes} harness process(es)); "
+          f"platform profile fast with init fixed at {args.init_ms:g} ms")  # fmt: skip
+    print(f"  joined {result['joined']} of {result['harness_samples']} harness platform_init "
+          "samples with the platform's ground truth on session_id")  # fmt: skip
+    q = result["diff_ms"]
+    p99 = q.get(99)  # type: ignore[union-attr]
+    print(f"  harness - platform, ms: p50 {q.get(50)} p90 {q.get(90)} p99 {p99} "  # type: ignore[union-attr]
+          f"p99.9 {q.get(99.9)} max {result['diff_max_ms']}  (target p99 <= {target:g} ms: "  # type: ignore[union-attr]
+          f"{'met' if p99 is not None and p99 <= target else 'NOT met'})")  # fmt: skip
+    print(f"  after the ramp ({result['steady']} samples): p50 {result['steady_diff_ms']}")  # type: ignore[index]
+    print(f"  harness health {result['health']}")
+    a = result["accounting"]
+    print(f"  lifecycles started {a['started']} completed {a['completed']} failed {a['failed']} "  # type: ignore[index]
+          f"interrupted {a['interrupted']}")  # type: ignore[index]  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

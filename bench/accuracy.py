@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,11 +55,16 @@ def run(
     return (work / "reports" / "latest").resolve()
 
 
-def compare(run_dir: Path, steady_after_s: float) -> dict[str, object]:
+def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> dict[float, float]:
+    return {q: round(float(np.percentile(values, q)), 3) for q in qs} if len(values) else {}
+
+
+def compare(run_dir: Path, steady_after_s: float) -> dict[str, Any]:
+    """Join harness platform_init samples with the platform's auth -> ready on session_id."""
     truth: dict[str, dict[str, float]] = {}
     for event in read_ground_truth(run_dir / "platform"):
-        truth.setdefault(str(event["session_id"]), {})[str(event["event"])] = float(event["t"])  # type: ignore[arg-type]
-    harness = {}
+        truth.setdefault(str(event["session_id"]), {})[str(event["event"])] = float(str(event["t"]))
+    harness: dict[str, tuple[int, float]] = {}
     for path in (run_dir / "samples").glob("*.csv"):
         with path.open() as f:
             for row in csv.DictReader(f):
@@ -71,33 +77,32 @@ def compare(run_dir: Path, steady_after_s: float) -> dict[str, object]:
             diffs.append(us / 1000 - (t["ready"] - t["auth"]) * 1000)
             starts.append(start)
     d = np.array(diffs)
-    first = min(starts) if starts else 0.0
-    steady = d[np.array(starts) - first >= steady_after_s] if len(d) else d
+    steady = d[np.array(starts) - min(starts) >= steady_after_s] if starts else d
     run = json.loads((run_dir / "run.json").read_text())
     return {
         "joined": len(d),
         "harness_samples": len(harness),
-        "diff_ms": {q: round(float(np.percentile(d, q)), 3) for q in (50, 90, 99, 99.9)} if len(d) else {},
+        "diff_ms": percentiles(d, (50, 90, 99, 99.9)),
         "diff_max_ms": round(float(d.max()), 3) if len(d) else None,
         "steady": len(steady),
-        "steady_diff_ms": {q: round(float(np.percentile(steady, q)), 3) for q in (50, 99)}
-        if len(steady)
-        else {},
+        "steady_diff_ms": percentiles(steady, (50, 99)),
         "health": {k: run["health"][k] for k in ("valid", "loop_lag_p99_ms", "cpu_max_pct")},
         "accounting": run["accounting"]["total"],
-        "run_dir": str(run_dir),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.accuracy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("kind", choices=["looping", "held"])
     parser.add_argument("--users", type=int)
     parser.add_argument("--spawn-rate", type=float)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--init-ms", type=float, default=200.0, help="fixed platform init delay")
-    parser.add_argument("--pause", type=float, default=5.0, help="looping users: s between lifecycles")
+    parser.add_argument("--pause", type=float, default=5.0, help="looping: s between lifecycles")
     parser.add_argument("--processes", type=int, default=1, help="harness worker processes")
     args = parser.parse_args()
     looping = args.kind == "looping"
@@ -108,23 +113,27 @@ def main() -> None:
         run_dir = run(
             args.kind, users, spawn, duration, args.init_ms, args.pause, args.processes, Path(tmp)
         )
-        result = compare(run_dir, steady_after_s=users / spawn + 2)
+        r = compare(run_dir, steady_after_s=users / spawn + 2)
     target = 1.0 if looping else 5.0
-    print(f"accuracy, {users} {'looping' if looping else 'held'} users spawned at {spawn:g}/s for "
-          f"{duration:g} s (pause {args.pause:g} s, {args.processes} harness process(es)); "
-          f"platform profile fast with init fixed at {args.init_ms:g} ms")  # fmt: skip
-    print(f"  joined {result['joined']} of {result['harness_samples']} harness platform_init "
-          "samples with the platform's ground truth on session_id")  # fmt: skip
-    q = result["diff_ms"]
-    p99 = q.get(99)  # type: ignore[union-attr]
-    print(f"  harness - platform, ms: p50 {q.get(50)} p90 {q.get(90)} p99 {p99} "  # type: ignore[union-attr]
-          f"p99.9 {q.get(99.9)} max {result['diff_max_ms']}  (target p99 <= {target:g} ms: "  # type: ignore[union-attr]
-          f"{'met' if p99 is not None and p99 <= target else 'NOT met'})")  # fmt: skip
-    print(f"  after the ramp ({result['steady']} samples): p50 {result['steady_diff_ms']}")  # type: ignore[index]
-    print(f"  harness health {result['health']}")
-    a = result["accounting"]
-    print(f"  lifecycles started {a['started']} completed {a['completed']} failed {a['failed']} "  # type: ignore[index]
-          f"interrupted {a['interrupted']}")  # type: ignore[index]  # fmt: skip
+    q, a = r["diff_ms"], r["accounting"]
+    p99 = q.get(99)
+    verdict = "met" if p99 is not None and p99 <= target else "NOT met"
+    print(
+        f"accuracy, {users} {args.kind} users spawned at {spawn:g}/s for {duration:g} s "
+        f"(pause {args.pause:g} s, {args.processes} harness process(es)); "
+        f"platform profile fast, init fixed at {args.init_ms:g} ms"
+    )
+    print(f"  joined {r['joined']} of {r['harness_samples']} platform_init samples on session_id")
+    print(
+        f"  harness - platform, ms: p50 {q.get(50)} p90 {q.get(90)} p99 {p99} "
+        f"p99.9 {q.get(99.9)} max {r['diff_max_ms']} (target p99 <= {target:g} ms: {verdict})"
+    )
+    print(f"  after the ramp ({r['steady']} samples): {r['steady_diff_ms']}")
+    print(f"  harness health {r['health']}")
+    print(
+        f"  lifecycles started {a['started']} completed {a['completed']} "
+        f"failed {a['failed']} interrupted {a['interrupted']}"
+    )
 
 
 if __name__ == "__main__":

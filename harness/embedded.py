@@ -6,9 +6,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from harness.errors import HarnessError
 
@@ -27,7 +30,7 @@ class EmbeddedPlatform:
     def port(self) -> int:
         return int(self.base.rsplit(":", 1)[1])
 
-    def stop(self, timeout: float = 10) -> int:
+    def stop(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -37,8 +40,13 @@ class EmbeddedPlatform:
             return self.process.wait()
 
 
-def start_platform(*args: str, env: dict[str, str] | None = None) -> EmbeddedPlatform:
-    """`python -m harness serve --port 0 ARGS...`, returned once it listens."""
+def start_platform(
+    *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> EmbeddedPlatform:
+    """`python -m harness serve --port 0 ARGS...`, returned once it listens.
+
+    Its later output is drained (to `log`, if given): a pipe nobody reads fills up and
+    blocks the platform mid-run."""
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "serve", "--host", "127.0.0.1", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -53,7 +61,20 @@ def start_platform(*args: str, env: dict[str, str] | None = None) -> EmbeddedPla
         rest = process.stdout.read() if process.poll() is not None else ""
         process.kill()
         raise HarnessError(f"the reference platform did not start: {(line + rest).strip()}")
+    threading.Thread(target=_drain, args=(process.stdout, log), daemon=True).start()
     return EmbeddedPlatform(process, found.group(1))
+
+
+def _drain(stream: IO[str], log: Path | None) -> None:
+    sink = log.open("a") if log else None
+    try:
+        for line in stream:
+            if sink:
+                sink.write(line)
+                sink.flush()
+    finally:
+        if sink:
+            sink.close()
 
 
 @contextmanager

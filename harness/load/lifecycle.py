@@ -46,6 +46,7 @@ class RunContext:
     health: HealthMonitor
     scenario: Scenario | None = None
     max_loop_lag_ms: float = 10.0  # the run is invalid when this process's lag p99 exceeds it
+    final_sent: bool = False  # a worker reports its final figures once
     clock: MonotonicClock = field(default_factory=MonotonicClock)
     rng: random.Random = field(default_factory=random.Random)
 

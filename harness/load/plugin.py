@@ -35,7 +35,7 @@ from harness.protocol.session import PhaseSample
 
 log = logging.getLogger("harness")
 DEFAULT_MAX_LOOP_LAG_MS = 10.0
-FINAL_WAIT_S = 15.0
+FINAL_WAIT_S = 60.0
 
 
 class PhaseFailed(Exception):
@@ -180,6 +180,7 @@ def on_init(environment: Environment, runner: Runner, **_: Any) -> None:
     _choose_users(environment, scenario)
     if isinstance(runner, WorkerRunner):
         runner.register_message("harness_run", _on_run_message)
+        runner.register_message("harness_stop", _on_stop_message, concurrent=True)
     else:
         _start_run(environment, scenario)
         if isinstance(runner, MasterRunner):
@@ -194,7 +195,7 @@ def _start_embedded(environment: Environment, options: Any, scenario: Scenario |
     if options.ground_truth:
         _run.meta["ground_truth"] = "platform/"
         args += ["--ground-truth", str(_run.run_dir / "platform")]
-    _run.platform = start_platform(*args)
+    _run.platform = start_platform(*args, log=_run.run_dir / "platform.log")
     environment.host = _run.platform.base
     options.host = environment.host
     print(
@@ -233,6 +234,11 @@ def _start_run(environment: Environment, scenario: Scenario | None) -> None:
 @events.test_start.add_listener
 def on_test_start(environment: Environment, **_: Any) -> None:
     ctx = context()
+    # A worker learns the target from the master's spawn message, after init: settle it now.
+    try:
+        ctx.settings = _settings_for(environment.parsed_options, ctx.scenario, environment.host)
+    except HarnessError as exc:
+        _fail(str(exc))
     ctx.health.start()
     gevent.spawn(_flush_rows_forever, ctx)
     runner = environment.runner
@@ -300,9 +306,30 @@ def _final_delta(ctx: RunContext) -> dict[str, Any]:
 def on_test_stop(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        ctx = context()
+        _send_final(runner)
+    elif isinstance(runner, MasterRunner):
+        # Collect every worker's final figures now, while the master still listens: when a
+        # shape ends, Locust's quit() fires this, tells workers to quit, waits 0.5 s and stops
+        # receiving. Workers still running users are asked to stop and report.
+        runner.send_message("harness_stop")
+        _wait_for_finals(runner)
+
+
+def _send_final(runner: WorkerRunner) -> None:
+    ctx = context()
+    if not ctx.final_sent:
+        ctx.final_sent = True
         delta = _final_delta(ctx)
         runner.send_message("harness_final", {"worker": ctx.results.worker_id, "delta": delta})
+
+
+def _on_stop_message(environment: Environment, msg: Any, **_: Any) -> None:
+    """Worker: the master is finishing; stop users (lifecycles in flight: interrupted), report."""
+    runner = environment.runner
+    assert isinstance(runner, WorkerRunner)
+    if runner.state not in ("stopped", "init"):
+        runner.stop()  # fires test_stop, which sends the final report
+    _send_final(runner)
 
 
 @events.quitting.add_listener
@@ -319,9 +346,9 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     _run.finished = True
     try:
         if runner is not None and runner.state not in ("stopped", "init"):
-            runner.stop()  # users stop: lifecycles in flight are counted as interrupted
+            runner.stop()  # users stop (in flight: interrupted); a master collects finals
         if isinstance(runner, MasterRunner):
-            _wait_for_finals(runner)
+            _wait_for_finals(runner)  # at once if test_stop already collected them
         else:
             _run.merged.merge("local", _final_delta(ctx))
         ctx.health.stop()

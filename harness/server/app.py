@@ -266,9 +266,17 @@ class ReferencePlatform:
             port = server.sockets[0].getsockname()[1]
             if on_listening is not None:
                 on_listening(f"{c.scheme}://{c.host}:{port}{ENDPOINT}")
+            flusher = asyncio.ensure_future(self._flush_ground_truth())
             await stop
+            flusher.cancel()
             self.stats["shutdown"] += 1
         self.truth.close()
+
+    async def _flush_ground_truth(self) -> None:
+        """Once a second, so a platform that is killed still leaves its record."""
+        while self.truth.enabled:
+            await asyncio.sleep(1.0)
+            self.truth.flush()
 
 
 def quiet_library_logs(debug: bool = False) -> None:

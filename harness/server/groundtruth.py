@@ -39,6 +39,10 @@ class GroundTruthLog:
             line["message_id"] = message_id
         self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
 
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.server.groundtruth import read_ground_truth
 from tests.conftest import ROOT, harness_env
 
 LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
@@ -95,7 +96,8 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
 
 def test_two_processes_merge_into_one_result(tmp_path: Path) -> None:
     result = locust(tmp_path, "-u", "12", "-r", "12", "-t", "6s", "--processes", "2",
-                    "--platform-profile", "fast", "--think-time", "0.05,0.1")  # fmt: skip
+                    "--platform-profile", "fast", "--think-time", "0.05,0.1",
+                    "--ground-truth")  # fmt: skip
     run_dir = latest(tmp_path)
     run = run_json(run_dir)
     assert run["status"] == "complete", result.stderr[-2000:]
@@ -107,6 +109,9 @@ def test_two_processes_merge_into_one_result(tmp_path: Path) -> None:
     assert all(w["started"] > 0 for w in workers.values())
     assert_raw_agrees_with_histograms(run_dir)
     assert set(run["health"]["processes"]) == set(workers)
+    # the workers talked to the platform the master started, not to anything else
+    truth = {str(e["session_id"]) for e in read_ground_truth(run_dir / "platform")}
+    assert {r["session_id"] for r in raw_rows(run_dir)} <= truth
 
 
 def test_sigterm_mid_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:

@@ -70,12 +70,14 @@ def compare(run_dir: Path, steady_after_s: float) -> dict[str, Any]:
             for row in csv.DictReader(f):
                 if row["phase"] == "platform_init" and row["ok"] == "1" and row["attempt"] == "0":
                     harness[row["session_id"]] = (int(row["duration_us"]), float(row["start"]))
-    diffs, starts = [], []
+    diffs, starts, outbound, inbound = [], [], [], []
     for sid, (us, start) in harness.items():
         t = truth.get(sid, {})
         if "auth" in t and "ready" in t:
             diffs.append(us / 1000 - (t["ready"] - t["auth"]) * 1000)
             starts.append(start)
+            outbound.append((t["auth"] - start) * 1000)  # auth sent -> platform stamped it
+            inbound.append((start + us / 1e6 - t["ready"]) * 1000)  # ready stamped -> arrived
     d = np.array(diffs)
     steady = d[np.array(starts) - min(starts) >= steady_after_s] if starts else d
     run = json.loads((run_dir / "run.json").read_text())
@@ -86,6 +88,8 @@ def compare(run_dir: Path, steady_after_s: float) -> dict[str, Any]:
         "diff_max_ms": round(float(d.max()), 3) if len(d) else None,
         "steady": len(steady),
         "steady_diff_ms": percentiles(steady, (50, 99)),
+        "outbound_ms": percentiles(np.array(outbound), (50, 99)),
+        "inbound_ms": percentiles(np.array(inbound), (50, 99)),
         "health": {k: run["health"][k] for k in ("valid", "loop_lag_p99_ms", "cpu_max_pct")},
         "accounting": run["accounting"]["total"],
     }
@@ -129,6 +133,10 @@ def main() -> None:
         f"p99.9 {q.get(99.9)} max {r['diff_max_ms']} (target p99 <= {target:g} ms: {verdict})"
     )
     print(f"  after the ramp ({r['steady']} samples): {r['steady_diff_ms']}")
+    print(
+        f"  where: auth sent -> platform stamps it {r['outbound_ms']}; "
+        f"platform stamps ready -> ready arrives {r['inbound_ms']}"
+    )
     print(f"  harness health {r['health']}")
     print(
         f"  lifecycles started {a['started']} completed {a['completed']} "

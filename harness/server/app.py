@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -66,6 +67,17 @@ class ServerConfig:
     @property
     def scheme(self) -> str:
         return "wss" if self.certfile else "ws"
+
+
+class TimedConnection(ServerConnection):
+    """Remembers when bytes last reached this connection (the event loop's I/O callback),
+    so the ground truth does not include the wait for the handler to be resumed."""
+
+    received_at = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        self.received_at = time.perf_counter()
+        super().data_received(data)
 
 
 class ReferencePlatform:
@@ -135,7 +147,8 @@ class ReferencePlatform:
                     self.stats["auth_timeouts"] += 1
                     await self._perform(ws, session, session.auth_timed_out(), tasks)
                     return
-                actions = session.receive(frame, self.clock.now())
+                received_at = ws.received_at if isinstance(ws, TimedConnection) else 0.0
+                actions = session.receive(frame, received_at or self.clock.now())
                 if not await self._perform(ws, session, actions, tasks):
                     return
         except ConnectionClosed:
@@ -256,6 +269,7 @@ class ReferencePlatform:
             c.host,
             c.port,
             process_request=self.process_request,
+            create_connection=TimedConnection,
             compression=None,
             ping_interval=None,
             ssl=self.ssl_context(),

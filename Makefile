@@ -48,9 +48,14 @@ probe: setup  ## one lifecycle against the platform in your settings (.env, MIPT
 discover: setup  ## the document's endpoint discovery against your settings
 	$(BIN)/python -m harness discover
 
-bench: setup  ## the capacity and accuracy benchmarks (minutes; prints figures)
-	$(BIN)/python -m bench.platform_capacity rate
-	$(BIN)/python -m bench.platform_capacity hold
+bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 6 minutes; prints figures)
+	$(BIN)/python -m bench.platform_capacity rate --rate 1000 --duration 8
+	$(BIN)/python -m bench.platform_capacity rate --rate 2000 --duration 8
+	$(BIN)/python -m bench.platform_capacity hold --sessions 20000 --rate 1000 --hold 20 --heartbeat 5
+	$(BIN)/python -m bench.accuracy looping --users 500 --duration 40 --pause 5
+	$(BIN)/python -m bench.accuracy held --users 5000 --spawn-rate 500 --duration 25
+	$(BIN)/python -m bench.cost --users 100 --duration 20
+	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,80 @@
+"""Scale: many held ready sessions with heartbeats from this one machine.
+
+    python -m bench.scale [--sessions 20000] [--spawn-rate 500] [--hold 30] [--processes 2]
+
+Starts `harness serve --profile fast --workers 2` (a process may hold at most 20,000 open
+files here, so both sides need two processes), then a Locust run of HeldSessionUsers with
+`--processes N`, heartbeats every 10 s. Prints how many sessions were ready at once, the
+heartbeat round trips, and the harness's memory per held session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.embedded import embedded_platform
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=20_000)
+    parser.add_argument("--spawn-rate", type=float, default=500)
+    parser.add_argument("--hold", type=float, default=30, help="seconds after the ramp")
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args()
+    duration = args.sessions / args.spawn_rate + args.hold
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        embedded_platform("--profile", "fast", "--workers", "2") as platform,
+    ):
+        scenario = Path(tmp) / "scale.toml"
+        scenario.write_text(
+            "user_class = 'HeldSessionUser'\n"
+            "[users]\nchat_interval_s = 600\n"
+            "[settings]\nheartbeat_interval_ms = 10000\n"
+            f"[[stages]]\nduration_s = {duration}\nusers = {args.sessions}\n"
+            f"spawn_rate = {args.spawn_rate}\n"
+        )
+        cmd = [
+            *(sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"),
+            *("--only-summary", "--scenario", str(scenario), "--host", platform.base),
+            *("--processes", str(args.processes), "--reports-dir", str(Path(tmp) / "reports")),
+        ]
+        subprocess.run(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = json.loads((Path(tmp) / "reports" / "latest" / "run.json").read_text())
+    a, phases, health = run["accounting"]["total"], run["phases"], run["health"]
+    rss = sum(p["rss_max_mb"] for p in health["processes"].values())
+    beat = phases.get("heartbeat", {})
+    print(
+        f"scale: {args.sessions} held sessions opened at {args.spawn_rate:g}/s by "
+        f"{args.processes} harness processes, held {args.hold:g} s, heartbeat every 10 s; "
+        f"reference platform profile fast, 2 workers, same machine"
+    )
+    print(
+        f"  ready {a['ready']} of {a['started']} started; failed {a['failed'] or 0}; "
+        f"interrupted at the end {a['interrupted']}; reconnects {a['reconnects']}"
+    )
+    print(
+        f"  heartbeats {beat.get('count', 0)} ok, {beat.get('errors', 0)} failed; "
+        f"round trip p50 {beat.get('p50_ms')} p99 {beat.get('p99_ms')} ms"
+    )
+    print(
+        f"  ready ms p50 {phases['ready']['p50_ms']} p99 {phases['ready']['p99_ms']}; "
+        f"harness memory {rss:.0f} MB peak over {len(health['processes'])} processes = "
+        f"{1024 * rss / max(a['ready'], 1):.1f} KB per held session"
+    )
+    print(
+        f"  harness health valid {health['valid']}: loop lag p99 {health['loop_lag_p99_ms']} ms, "
+        f"CPU max {health['cpu_max_pct']} %"
+    )
+
+
+if __name__ == "__main__":
+    main()

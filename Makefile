@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= documented
 
-.PHONY: help setup run load ui test lint serve probe discover bench clean
+.PHONY: help setup run report load ui test lint serve probe discover bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,8 +20,14 @@ setup: $(STAMP)  ## create .venv and install the harness with its tools
 
 SCENARIO ?= baseline
 
-run: setup  ## the main job: the baseline scenario, headless, on the built-in reference platform
-	$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) --only-summary
+run: setup  ## the main job: the baseline scenario on the built-in reference platform, then its report
+	@$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) --only-summary; \
+	 $(BIN)/python -m harness report reports/latest
+
+RUN ?= reports/latest
+
+report: setup  ## analyse a run again: make report RUN=reports/runs/<run_id>
+	$(BIN)/python -m harness report $(RUN)
 
 load: setup  ## a load run against HOST (ws://... or wss://...) with SCENARIO (default baseline)
 	$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) $(if $(HOST),--host $(HOST),)

@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument(
         "--timeout-ms", type=float, default=5000.0, help="per endpoint (default 5000)"
     )
+
+    report = commands.add_parser(
+        "report",
+        help="analyse a run: summary.json, report.html, junit.xml, summary.md",
+        description="Check a run's per-phase percentiles (exact, on the raw samples) against the "
+        "benchmark table and write summary.json, report.html, junit.xml and summary.md into the "
+        "run directory. Exit 0 pass, 1 fail, 2 bad input or an invalid run.",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="e.g. reports/latest")
+    report.add_argument(
+        "--benchmarks", type=Path, help="benchmark table (default scenarios/benchmarks.toml)"
+    )
+    report.add_argument("--warmup", type=float, help="seconds left out at the start of the run")
     return parser
 
 
@@ -235,7 +248,33 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 1
 
 
-COMMANDS = {"serve": cmd_serve, "probe": cmd_probe, "discover": cmd_discover}
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.analysis.verdict import EXIT_CODES
+    from harness.report.build import write_report
+
+    if args.warmup is not None and args.warmup < 0:
+        raise HarnessError(f"--warmup {args.warmup}: must be >= 0")
+    summary = write_report(args.run_dir, args.benchmarks, args.warmup)
+    run_dir = args.run_dir
+    failing = [c for c in summary["checks"] if c.get("point") == "fail"]
+    print(f"verdict: {summary['verdict'].upper()}")
+    for reason in summary["reasons"]:
+        print(f"  - {reason}")
+    for c in failing:
+        print(f"  - {c['phase']} {c['stat']} = {c['value_ms']} ms, limit {c['limit_ms']:g} ms")
+    for b in summary["error_budgets"]:
+        if b["status"] == "fail":
+            print(f"  - {b['error_class']}: {100 * b['rate']:.2f}% > {100 * b['limit_rate']:g}%")
+    print(f"report: {run_dir / 'report.html'}")
+    return EXIT_CODES[summary["verdict"]]
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "probe": cmd_probe,
+    "discover": cmd_discover,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

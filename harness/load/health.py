@@ -8,6 +8,7 @@ oversleep is the delay any reader greenlet could have suffered at the same momen
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -18,12 +19,14 @@ from harness.protocol.clock import micros
 
 
 class HealthMonitor:
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.05, users: Callable[[], int] | None = None) -> None:
         self.interval_s = interval_s
+        self.users = users  # how many users this process runs now
         self.loop_lag = new_histogram()
         self.schedule_lag = new_histogram()  # arrival scheduler: actual - scheduled start
         self.late_starts = 0  # arrivals started more than 10 ms late
         self.cpu: list[list[float]] = []  # [epoch s, percent of one core] once a second
+        self.user_counts: list[list[float]] = []  # [epoch s, users] once a second
         self.rss_max = 0
         self._process = psutil.Process()
         self._greenlet: gevent.Greenlet | None = None
@@ -47,7 +50,10 @@ class HealthMonitor:
             self.loop_lag.record_value(max(1, micros(after - before - self.interval_s)))
             if after >= next_cpu:
                 next_cpu = after + 1.0
-                self.cpu.append([round(time.time(), 3), self._process.cpu_percent(None)])
+                now = round(time.time(), 3)
+                self.cpu.append([now, self._process.cpu_percent(None)])
+                if self.users is not None:
+                    self.user_counts.append([now, self.users()])
                 self.rss_max = max(self.rss_max, self._process.memory_info().rss)
 
     def record_schedule_lag(self, lag_s: float) -> None:
@@ -66,6 +72,7 @@ class HealthMonitor:
             "cpu_max_pct": max(cpu) if cpu else None,
             "cpu_mean_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
             "cpu_timeline": self.cpu,
+            "users_timeline": self.user_counts,
             "rss_max_mb": round(self.rss_max / 2**20, 1),
             "loop_lag_p50_ms": ms(self.loop_lag, 50),
             "loop_lag_p99_ms": ms(self.loop_lag, 99),

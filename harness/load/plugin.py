@@ -174,7 +174,8 @@ def on_init(environment: Environment, runner: Runner, **_: Any) -> None:
     worker = _worker_id(runner)
     fire = None if isinstance(runner, MasterRunner) else _fire_request(environment)
     max_lag = options.max_loop_lag_ms or (scenario.max_loop_lag_ms if scenario else None)
-    ctx = RunContext(settings, knobs, ProcessResults(worker, fire), HealthMonitor(), scenario)
+    monitor = HealthMonitor(users=lambda: runner.user_count if runner else 0)
+    ctx = RunContext(settings, knobs, ProcessResults(worker, fire), monitor, scenario)
     ctx.max_loop_lag_ms = max_lag or DEFAULT_MAX_LOOP_LAG_MS
     set_context(ctx)
     _choose_users(environment, scenario)
@@ -414,6 +415,7 @@ def _write_run_json(
             "run_time": getattr(options, "run_time", None),
             "processes": getattr(options, "processes", None),
             "user_classes": [c.__name__ for c in environment.user_classes],
+            "html_file": getattr(options, "html_file", None),
         },
         "knobs": ctx.knobs.__dict__,
         "settings": {k: v for k, v in s.__dict__.items() if k != "sources"},

@@ -76,8 +76,11 @@ def run_metadata() -> dict[str, Any]:
 
 
 def write_json(path: Path, body: dict[str, Any]) -> None:
+    """Atomically, and with every secret masked (see harness.report.redact)."""
+    from harness.report.redact import redact
+
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, indent=2, default=str) + "\n")
+    tmp.write_text(redact(json.dumps(body, indent=2, default=str)) + "\n")
     os.replace(tmp, path)
 
 

@@ -1,0 +1,187 @@
+"""Reading a run directory into arrays: run.json, the raw samples (or merged histograms).
+
+Raw samples are read in chunks, keeping only numbers (phase and error as codes, a 64-bit
+hash for session ids), so ten million samples fit in a few hundred MB.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hdrh.histogram import HdrHistogram
+
+from harness.errors import HarnessError
+from harness.load.results import SAMPLE_FIELDS
+from harness.load.rundir import SCHEMA_VERSION
+
+CHUNK_ROWS = 1_000_000
+
+
+@dataclass
+class PhaseData:
+    ok_us: np.ndarray  # durations of successful samples, sorted
+    ok_start: np.ndarray  # their start times (epoch s), in the same (sorted-by-duration) order
+    error_start: np.ndarray  # start times of failed samples
+    error_class: np.ndarray  # their error classes (str)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def count(self) -> int:
+        return len(self.ok_us)
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    run: dict[str, Any]
+    phases: dict[str, PhaseData]
+    t0: float  # epoch s of the run's start
+    chatted: int | None  # lifecycles with a completed chat (None from histograms only)
+    connected: int | None
+    source: str  # "raw samples" or "merged histograms"
+    excluded_warmup: int = 0
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not run_dir.is_dir():
+        raise HarnessError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise HarnessError(f"{run_dir}: not a run directory (no run.json)")
+    try:
+        run = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(run, dict):
+        raise HarnessError(f"{path}: not a run description")
+    version = run.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise HarnessError(
+            f"{path}: schema_version {version!r}; this harness reads version {SCHEMA_VERSION}"
+        )
+    return run
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
+    run = read_run_json(run_dir)
+    files = sorted((run_dir / "samples").glob("*.csv"))
+    if files:
+        return _from_samples(run_dir, run, files, warmup_s)
+    if (run_dir / "histograms.json").is_file():
+        return _from_histograms(run_dir, run)
+    raise HarnessError(f"{run_dir}: no raw samples (samples/*.csv) and no histograms.json")
+
+
+def _from_samples(
+    run_dir: Path, run: dict[str, Any], files: list[Path], warmup_s: float
+) -> RunData:
+    phase_codes: dict[str, int] = {}
+    error_codes: dict[str, int] = {"": 0}
+    parts: list[tuple[np.ndarray, ...]] = []
+    dtypes = {"phase": "category", "start": "float64", "duration_us": "int64", "ok": "int8",
+              "error": "category", "attempt": "int32"}  # fmt: skip
+    for path in files:
+        try:
+            reader = pd.read_csv(
+                path,
+                usecols=list(SAMPLE_FIELDS[:7]),
+                dtype=dtypes,
+                keep_default_na=False,
+                chunksize=CHUNK_ROWS,
+            )
+            for chunk in reader:
+                phase = _codes(chunk["phase"], phase_codes)
+                error = _codes(chunk["error"], error_codes)
+                session = pd.util.hash_array(chunk["session_id"].to_numpy(dtype=object))
+                parts.append(
+                    (
+                        phase,
+                        chunk["start"].to_numpy(),
+                        chunk["duration_us"].to_numpy(),
+                        chunk["ok"].to_numpy(),
+                        error,
+                        chunk["attempt"].to_numpy(),
+                        session,
+                    )
+                )
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise HarnessError(
+                f"{path}: corrupt samples file ({str(exc).splitlines()[0]})"
+            ) from None
+    if not parts:
+        raise HarnessError(f"{run_dir}: the samples files hold no samples")
+    phase, start, duration, ok, error, attempt, session = (
+        np.concatenate(c) for c in zip(*parts, strict=True)
+    )
+    t0 = _epoch(run.get("started")) or float(start.min())
+    keep = start >= t0 + warmup_s
+    excluded = int((~keep).sum())
+    phase, start, duration, ok, error, attempt, session = (
+        a[keep] for a in (phase, start, duration, ok, error, attempt, session)
+    )
+    error_names = np.array(sorted(error_codes, key=error_codes.__getitem__), dtype=object)
+    phases = {}
+    for name, code in phase_codes.items():
+        mine = phase == code
+        good = mine & (ok == 1)
+        bad = mine & (ok == 0)
+        order = np.argsort(duration[good], kind="stable")
+        classes = error_names[error[bad]]
+        phases[name] = PhaseData(
+            duration[good][order],
+            start[good][order],
+            start[bad],
+            classes,
+            Counter(classes.tolist()),
+        )
+    chat = phase_codes.get("chat_complete", -1)
+    chatted = len(np.unique(session[(phase == chat) & (ok == 1)]))
+    connect = phase_codes.get("connect", -1)
+    connected = int(((phase == connect) & (ok == 1) & (attempt == 0)).sum())
+    return RunData(run_dir, run, phases, t0, chatted, connected, "raw samples", excluded)
+
+
+def _codes(column: pd.Series, table: dict[str, int]) -> np.ndarray:
+    """Integer codes for a categorical column, consistent across chunks and files."""
+    categories = column.cat.categories
+    mapping = np.array([table.setdefault(str(c), len(table)) for c in categories], dtype=np.int32)
+    codes = column.cat.codes.to_numpy()
+    if (codes < 0).any():
+        raise ValueError(f"missing value in column {column.name}")
+    return mapping[codes]
+
+
+def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
+    """Runs without raw samples: percentiles within the histograms' 3 significant figures."""
+    try:
+        hists = json.loads((run_dir / "histograms.json").read_text())["phases"]
+    except (ValueError, KeyError) as exc:
+        raise HarnessError(f"{run_dir}/histograms.json: corrupt ({exc})") from None
+    phases = {}
+    empty = np.array([], dtype=float)
+    for name, h in hists.items():
+        values: list[int] = []
+        if h.get("hdr"):
+            hist = HdrHistogram.decode(h["hdr"])
+            for item in hist.get_recorded_iterator():
+                values += [
+                    hist.get_highest_equivalent_value(item.value_iterated_to)
+                ] * item.count_at_value_iterated_to
+        errors = Counter({str(k): int(v) for k, v in h.get("errors", {}).items()})
+        phases[name] = PhaseData(np.sort(np.array(values, dtype=np.int64)), empty, empty,
+                                 np.array([], dtype=object), errors)  # fmt: skip
+    t0 = _epoch(run.get("started")) or 0.0
+    return RunData(run_dir, run, phases, t0, None, None, "merged histograms")

@@ -1,0 +1,71 @@
+"""Pure statistics on sorted durations. One percentile method throughout: nearest rank.
+
+The p-th percentile of n sorted values is the value at rank ceil(p/100 * n) (1-based), i.e.
+numpy's `method="inverted_cdf"`: always an observed value, never an interpolation.
+Its confidence interval is distribution-free: the ranks between which the p-quantile lies
+with the given confidence, from the binomial distribution of how many samples fall below
+it (normal approximation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+MIN_ABOVE = 10  # a percentile needs at least this many samples above it to mean anything
+
+
+def rank(p: float, n: int) -> int:
+    """1-based nearest rank of the p-th percentile among n values."""
+    return min(n, max(1, math.ceil(p / 100 * n)))
+
+
+def percentile(sorted_values: np.ndarray, p: float) -> float:
+    return float(sorted_values[rank(p, len(sorted_values)) - 1])
+
+
+def samples_needed(p: float) -> int:
+    """How many samples a p-th percentile needs: MIN_ABOVE of them above it."""
+    return 1 if p >= 100 else math.ceil(MIN_ABOVE / (1 - p / 100) - 1e-9)
+
+
+def interval(sorted_values: np.ndarray, p: float, confidence: float) -> tuple[float, float]:
+    """A `confidence` interval for the p-th percentile (values at order-statistic ranks)."""
+    n = len(sorted_values)
+    q = p / 100
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    spread = z * math.sqrt(n * q * (1 - q))
+    low = max(1, math.floor(n * q - spread))
+    high = min(n, math.ceil(n * q + spread) + 1)
+    return float(sorted_values[low - 1]), float(sorted_values[high - 1])
+
+
+@dataclass(frozen=True)
+class Stat:
+    value_ms: float
+    low_ms: float | None = None  # confidence interval, when the stat has one
+    high_ms: float | None = None
+
+
+def statistic(sorted_us: np.ndarray, stat: str, confidence: float) -> Stat:
+    """p50 ... p99.9, max or mean of durations in µs, returned in ms."""
+    if stat == "max":
+        return Stat(float(sorted_us[-1]) / 1000)
+    if stat == "mean":
+        mean = float(sorted_us.mean())
+        half = (
+            NormalDist().inv_cdf(0.5 + confidence / 2)
+            * float(sorted_us.std())
+            / math.sqrt(len(sorted_us))
+        )
+        return Stat(mean / 1000, (mean - half) / 1000, (mean + half) / 1000)
+    p = float(stat[1:])
+    low, high = interval(sorted_us, p, confidence)
+    return Stat(percentile(sorted_us, p) / 1000, low / 1000, high / 1000)
+
+
+def stat_percent(stat: str) -> float:
+    return {"max": 100.0, "mean": 50.0}.get(stat, float(stat[1:]) if stat.startswith("p") else 50.0)

@@ -1,0 +1,1 @@
+"""Outputs of `harness report`: report.html, junit.xml, summary.md (summary.json is analysis)."""

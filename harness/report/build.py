@@ -1,0 +1,76 @@
+"""`harness report RUN_DIR`: analyse a run and write summary.json, report.html, junit.xml and
+summary.md into it. Returns the summary; the verdict decides the exit code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.analysis.benchmarks import load_benchmarks
+from harness.analysis.rundata import load_run
+from harness.analysis.verdict import summarise
+from harness.report import plots
+from harness.report.ci import junit_xml, markdown
+from harness.report.html import render
+from harness.report.redact import redact
+
+
+def write_report(
+    run_dir: Path, benchmarks: Path | None = None, warmup_s: float | None = None
+) -> dict[str, Any]:
+    bench = load_benchmarks(benchmarks)
+    if warmup_s is not None:
+        bench = replace(bench, warmup_s=warmup_s)
+    data = load_run(run_dir, bench.warmup_s)
+    summary = summarise(data, bench)
+    run = data.run
+    processes = run.get("health", {}).get("processes", {})
+    users = _sum_users(processes)
+    figures: list[tuple[str, str, bytes]] = []
+    if any(d.count for d in data.phases.values()):
+        figures.append(("Latency distribution per phase", "Shaded: the document's expected range.",
+                        plots.distributions(data, bench)))  # fmt: skip
+    for title, note, png in (
+        ("p50 / p95 / p99 over time", "With lifecycles reaching ready per second and active users.",
+         plots.over_time(data, users)),
+        ("Errors by class over time", "", plots.errors_over_time(data)),
+        ("Lifecycle funnel", "started → connected → ready → chatted → completed",
+         plots.funnel(summary["lifecycles"])),
+        ("Reconnects", "Time from a dropped connection to ready again (the reconnect phase).",
+         plots.over_time(_only(data, "reconnect"), []) if "reconnect" in data.phases else None),
+        ("Harness health", "CPU of each harness process; lag over the tolerance invalidates a run.",
+         plots.health(processes, data.t0)),
+    ):  # fmt: skip
+        if png is not None:
+            figures.append((title, note, png))
+    documented = {
+        phase: f"{lo:g}-{hi:g} ms" if lo != hi else f"{lo:g} ms"
+        for phase, spec in bench.phases.items()
+        if spec.documented
+        for lo, hi in [spec.documented]
+    }
+    locust_html = run.get("locust", {}).get("html_file")
+    outputs = {
+        "summary.json": json.dumps(summary, indent=2) + "\n",
+        "report.html": render(summary, run, figures, documented, locust_html),
+        "junit.xml": junit_xml(summary),
+        "summary.md": markdown(summary),
+    }
+    for name, text in outputs.items():
+        (run_dir / name).write_text(redact(text))
+    return summary
+
+
+def _only(data: Any, phase: str) -> Any:
+    return replace(data, phases={phase: data.phases[phase]})
+
+
+def _sum_users(processes: dict[str, Any]) -> list[list[float]]:
+    """Active users over time, summed over processes (per whole second)."""
+    total: dict[int, float] = {}
+    for p in processes.values():
+        for t, n in p.get("users_timeline") or []:
+            total[int(t)] = total.get(int(t), 0) + n
+    return [[float(t), n] for t, n in sorted(total.items())]

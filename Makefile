@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= documented
 
-.PHONY: help setup run report load ui test lint serve probe discover bench clean
+.PHONY: help setup browser run report load ui test lint serve probe discover bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,16 @@ load: setup  ## a load run against HOST (ws://... or wss://...) with SCENARIO (d
 ui: setup  ## Locust's web UI (http://localhost:8089) with the harness users
 	$(BIN)/locust -f locustfile.py
 
-test: setup  ## lint, type-check and run the test suite
+BROWSER := $(shell command -v chromium || command -v chromium-browser)
+
+browser:  ## Debian's chromium, for the test that opens report.html in a real browser
+	@if [ -z "$(BROWSER)" ]; then \
+	  echo "installing chromium (the report test opens report.html in it)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: setup browser  ## lint, type-check and run the test suite
 	$(BIN)/ruff check harness tests bench locustfile.py
 	$(BIN)/ruff format --check harness tests bench locustfile.py
 	$(BIN)/mypy

@@ -29,7 +29,7 @@ def percentile(sorted_values: np.ndarray, p: float) -> float:
 
 def samples_needed(p: float) -> int:
     """How many samples a p-th percentile needs: MIN_ABOVE of them above it."""
-    return 1 if p >= 100 else math.ceil(MIN_ABOVE / (1 - p / 100) - 1e-9)
+    return 1 if p >= 100 else math.ceil(round(MIN_ABOVE / (1 - p / 100), 6))
 
 
 def interval(sorted_values: np.ndarray, p: float, confidence: float) -> tuple[float, float]:

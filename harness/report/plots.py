@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.analysis.benchmarks import Benchmarks
 from harness.analysis.rundata import RunData
+from harness.load.results import phase_order
 
 COLOURS = {"p50": "#2b8a3e", "p95": "#e67700", "p99": "#c92a2a"}
 
@@ -31,7 +32,7 @@ def bucket_seconds(data: RunData) -> float:
 
 
 def distributions(data: RunData, bench: Benchmarks) -> bytes:
-    phases = [p for p, d in data.phases.items() if d.count]
+    phases = sorted((p for p, d in data.phases.items() if d.count), key=phase_order)
     fig, axes = plt.subplots(len(phases), 1, figsize=(9, 1.9 * len(phases) + 0.4), squeeze=False)
     for ax, phase in zip(axes[:, 0], phases, strict=True):
         ms = data.phases[phase].ok_us / 1000

@@ -1,0 +1,111 @@
+"""Verdicts on synthetic runs with known answers."""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.analysis.benchmarks import load_benchmarks
+from harness.analysis.rundata import PhaseData, RunData
+from harness.analysis.verdict import summarise
+
+
+def phase(ms: np.ndarray, errors: dict[str, int] | None = None) -> PhaseData:
+    us = np.sort((ms * 1000).astype(np.int64))
+    empty = np.array([])
+    return PhaseData(
+        us, np.zeros(len(us)), empty, np.array([], dtype=object), Counter(errors or {})
+    )
+
+
+def run(
+    phases: dict[str, PhaseData], valid: bool = True, failed: dict[str, int] | None = None
+) -> RunData:
+    info: dict[str, Any] = {
+        "run_id": "synthetic",
+        "accounting": {"total": {"started": 1000, "ready": 990, "completed": 980,
+                                 "failed": failed or {}, "interrupted": 0, "in_flight": 0}},
+        "health": {"valid": valid, "reasons": [] if valid else ["process x: event-loop lag p99 50 ms > tolerance 10 ms"],
+                   "loop_lag_p99_ms": 2.0 if valid else 50.0, "cpu_max_pct": 40.0},
+    }  # fmt: skip
+    return RunData(Path("."), info, phases, 0.0, 900, 1000, "raw samples")
+
+
+def documented_phases(
+    rng: np.random.Generator, n: int = 2000, init_shift: float = 0.0
+) -> dict[str, PhaseData]:
+    init = np.clip(rng.normal(400 + init_shift, 45, n), 300, 2000)
+    return {
+        "connect": phase(rng.uniform(1, 5, n)),
+        "auth_delay": phase(rng.uniform(100, 102, n)),
+        "platform_init": phase(init),
+        "ready": phase(init + 103),
+    }
+
+
+def test_documented_distribution_passes() -> None:
+    s = summarise(run(documented_phases(np.random.default_rng(1))), load_benchmarks())
+    assert s["verdict"] == "pass", s["checks"]
+    assert {c["status"] for c in s["checks"]} == {"pass"}
+    init = s["phases"]["platform_init"]
+    assert (
+        init["p50_ms"]
+        == np.percentile(
+            documented_phases(np.random.default_rng(1))["platform_init"].ok_us,
+            50,
+            method="inverted_cdf",
+        )
+        / 1000
+    )
+
+
+def test_slow_platform_fails_with_the_failing_check_named() -> None:
+    s = summarise(
+        run(documented_phases(np.random.default_rng(2), init_shift=300)), load_benchmarks()
+    )
+    assert s["verdict"] == "fail"
+    failed = {(c["phase"], c["stat"]) for c in s["checks"] if c["point"] == "fail"}
+    assert failed == {("platform_init", "p95"), ("ready", "p95")}
+
+
+def test_interval_straddling_the_limit_is_borderline() -> None:
+    rng = np.random.default_rng(3)
+    phases = documented_phases(rng, n=300)
+    ready = np.sort(rng.normal(540, 40, 300))  # p95 ~ 606 with a wide interval at n=300
+    ready += (
+        600 - np.percentile(ready, 95, method="inverted_cdf") - 0.5
+    )  # point estimate just under
+    phases["ready"] = phase(ready)
+    s = summarise(run(phases), load_benchmarks())
+    check = next(c for c in s["checks"] if c["phase"] == "ready" and c["stat"] == "p95")
+    assert check["status"] == "borderline" and check["point"] == "pass"
+    assert check["interval_ms"][0] < 600 < check["interval_ms"][1]
+
+
+def test_thin_data_is_invalid_and_says_how_many_samples_were_needed() -> None:
+    s = summarise(run(documented_phases(np.random.default_rng(4), n=150)), load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert "too few samples for connect p95: needs at least 200, got 150" in s["reasons"]
+
+
+def test_unhealthy_harness_makes_the_run_invalid() -> None:
+    s = summarise(run(documented_phases(np.random.default_rng(5)), valid=False), load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert "event-loop lag" in s["reasons"][0]
+
+
+def test_error_budget() -> None:
+    s = summarise(
+        run(documented_phases(np.random.default_rng(6)), failed={"ready_timeout": 15}),
+        load_benchmarks(),
+    )
+    assert s["verdict"] == "fail"
+    budget = next(b for b in s["error_budgets"] if b["error_class"] == "ready_timeout")
+    assert budget == {
+        "error_class": "ready_timeout",
+        "count": 15,
+        "rate": 0.015,
+        "limit_rate": 0.01,
+        "status": "fail",
+    }

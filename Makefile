@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= documented
 
-.PHONY: help setup browser run report load ui test lint serve probe discover bench clean
+.PHONY: help setup browser run report nightly trends load ui test lint serve probe discover bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,14 @@ RUN ?= reports/latest
 
 report: setup  ## analyse a run again: make report RUN=reports/runs/<run_id>
 	$(BIN)/python -m harness report $(RUN)
+
+TRIALS ?= 5
+
+nightly: setup  ## the nightly regression check: TRIALS trials vs reports/baseline (HOST=... to target)
+	$(BIN)/python -m harness nightly --trials $(TRIALS) $(if $(HOST),--host $(HOST),)
+
+trends: setup  ## redraw reports/history/trends.html
+	$(BIN)/python -m harness trends
 
 load: setup  ## a load run against HOST (ws://... or wss://...) with SCENARIO (default baseline)
 	$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) $(if $(HOST),--host $(HOST),)

@@ -147,6 +147,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--benchmarks", type=Path, help="benchmark table (default scenarios/benchmarks.toml)"
     )
     report.add_argument("--warmup", type=float, help="seconds left out at the start of the run")
+
+    night = commands.add_parser(
+        "nightly",
+        help="trials of the nightly scenario compared with the baseline",
+        description="Run the nightly scenario as independent trials, report each, compare the "
+        "night with the baseline (reports/baseline/baseline.json), append it to the history and "
+        "redraw the trends. Exit 0 no regression, 1 regression, 2 bad input or invalid night.",
+    )
+    night.add_argument("--trials", type=int, default=5, help="independent trials (default 5)")
+    night.add_argument("--scenario", default="nightly", help="scenario (default nightly)")
+    night.add_argument("--host", help="target (default: the built-in reference platform)")
+    night.add_argument("--platform-profile", help="profile of the built-in platform")
+    night.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    night.add_argument("--warmup", type=float, default=5.0, help="s left out of each trial")
+    night.add_argument("--min-change", type=float, default=10.0, help="percent (default 10)")
+
+    comp = commands.add_parser(
+        "compare",
+        help="compare runs with a baseline, per phase and statistic",
+        description="Compare CURRENT runs with BASELINE (a baseline file, or run directories): "
+        "ratio of p50/p95/p99 with an interval drawn from trials (or time blocks), a regression "
+        "only when larger than --min-change and significant. Exit 0, 1 regression, 2 bad input.",
+    )
+    comp.add_argument("baseline", type=Path, metavar="BASELINE", help="baseline.json or a run dir")
+    comp.add_argument("current", type=Path, nargs="+", metavar="CURRENT", help="run directories")
+    comp.add_argument("--min-change", type=float, default=10.0, help="percent (default 10)")
+    comp.add_argument("--warmup", type=float, default=0.0)
+
+    base = commands.add_parser("baseline", help="set or show the nightly baseline")
+    base_commands = base.add_subparsers(dest="baseline_command", required=True, parser_class=Parser)
+    base_set = base_commands.add_parser("set", help="make these runs the baseline")
+    base_set.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    base_set.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    base_set.add_argument("--warmup", type=float, default=5.0)
+    base_show = base_commands.add_parser("show", help="print the current baseline")
+    base_show.add_argument("--reports-dir", type=Path, default=Path("reports"))
+
+    trends = commands.add_parser("trends", help="render reports/history/trends.html")
+    trends.add_argument("--reports-dir", type=Path, default=Path("reports"))
     return parser
 
 
@@ -269,11 +308,85 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_CODES[summary["verdict"]]
 
 
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from harness.nightly.run import Settings, nightly
+
+    if args.trials < 1:
+        raise HarnessError(f"--trials {args.trials}: at least 1")
+    extra = ("--platform-profile", args.platform_profile) if args.platform_profile else ()
+    return nightly(
+        Settings(
+            trials=args.trials,
+            scenario=args.scenario,
+            host=args.host,
+            reports=args.reports_dir,
+            warmup_s=args.warmup,
+            min_change=args.min_change / 100,
+            extra_locust_args=extra,
+        )
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.nightly.baseline import load_baseline
+    from harness.nightly.replicates import side_from_runs
+    from harness.nightly.run import Settings, compare_sides
+
+    if args.baseline.suffix == ".json":
+        baseline, _ = load_baseline(args.baseline)
+    else:
+        baseline = side_from_runs([args.baseline], args.warmup)
+    current = side_from_runs(args.current, args.warmup)
+    kind, changes = compare_sides(baseline, current, Settings(min_change=args.min_change / 100))
+    head = f"{'phase':<14}{'stat':<6}{'baseline':>10}{'current':>10}{'ratio':>8}"
+    print(f"{head}  {'interval':<15} verdict")
+    for c in changes:
+        interval = f"{c.low}-{c.high}" if c.low is not None else "-"
+        print(
+            f"{c.phase:<14}{c.stat:<6}{c.baseline_ms or '-':>10}{c.current_ms or '-':>10}"
+            f"{c.ratio or '-':>8}  {interval:<15} {c.verdict}"
+        )
+    regression = any(c.verdict == "regression" for c in changes)
+    print(f"{'REGRESSION' if regression else 'no regression'} ({kind} as replicates)")
+    return 1 if regression else 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness.nightly.baseline import baseline_dir, load_baseline, set_baseline
+
+    if args.baseline_command == "set":
+        path = set_baseline(args.runs, args.reports_dir, args.warmup)
+        print(f"baseline set from {len(args.runs)} run(s): {path}")
+        return 0
+    side, body = load_baseline(baseline_dir(args.reports_dir) / "baseline.json")
+    print(
+        f"baseline version {body['version']} ({body['created']}): scenario {side.scenario} "
+        f"against {side.target}, {len(side.runs)} runs"
+    )
+    for run in side.runs:
+        print(f"  {run['run_id']}  commit {run.get('git_commit') or '-'}")
+    for phase, stats in side.trials.items():
+        figures = ", ".join(f"{k} {sum(v) / len(v):.1f}" for k, v in stats.items())
+        print(f"  {phase:<14} {figures} ms")
+    return 0
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    from harness.nightly.run import write_trends
+
+    print(f"trends: {write_trends(args.reports_dir)}")
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "probe": cmd_probe,
     "discover": cmd_discover,
     "report": cmd_report,
+    "nightly": cmd_nightly,
+    "compare": cmd_compare,
+    "baseline": cmd_baseline,
+    "trends": cmd_trends,
 }
 
 

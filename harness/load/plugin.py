@@ -50,6 +50,7 @@ class Run:
         self.run_id = ""
         self.run_dir = Path()
         self.platform: EmbeddedPlatform | None = None
+        self.platform_args: list[str] = []
         self.target = ""
         self.started_at: str | None = None
         self.meta: dict[str, Any] = {}
@@ -193,10 +194,13 @@ def _start_embedded(environment: Environment, options: Any, scenario: Scenario |
     args = ["--profile", profile]
     for key, value in (scenario.platform_knobs if scenario else {}).items():
         args += ["--set", f"{key}={value}"]
+    if scenario is not None and scenario.platform_seed is not None:
+        args += ["--seed", str(scenario.platform_seed)]
     if options.ground_truth:
         _run.meta["ground_truth"] = "platform/"
         args += ["--ground-truth", str(_run.run_dir / "platform")]
     _run.platform = start_platform(*args, log=_run.run_dir / "platform.log")
+    _run.platform_args = args
     environment.host = _run.platform.base
     options.host = environment.host
     print(
@@ -405,7 +409,9 @@ def _write_run_json(
         "status": status,
         "scenario": ctx.scenario.name if ctx.scenario else None,
         "target": _run.target,
-        "embedded_platform": {"url": _run.platform.url} if _run.platform else None,
+        "embedded_platform": {"url": _run.platform.url, "args": _run.platform_args}
+        if _run.platform
+        else None,
         "tls_verify": s.tls_verify,
         "started": _run.started_at,
         "ended": None,

@@ -62,6 +62,7 @@ class Scenario:
     settings: dict[str, Any] = field(default_factory=dict)
     platform_profile: str = "documented"
     platform_knobs: dict[str, str] = field(default_factory=dict)
+    platform_seed: int | None = None
     drop_at_s: float | None = None  # reconnect storm: the platform drops every session then
     max_loop_lag_ms: float | None = None
 
@@ -153,6 +154,7 @@ def load_scenario(name: str) -> Scenario:
         settings=dict(data.get("settings", {})),
         platform_profile=str(platform.get("profile", "documented")),
         platform_knobs={k: str(v) for k, v in platform.get("knobs", {}).items()},
+        platform_seed=platform.get("seed"),
         drop_at_s=data.get("drop_at_s"),
         max_loop_lag_ms=health.get("max_loop_lag_ms"),
     )

@@ -18,7 +18,7 @@ from harness.load.results import phase_order
 COLOURS = {"p50": "#2b8a3e", "p95": "#e67700", "p99": "#c92a2a"}
 
 
-def _png(fig: Any) -> bytes:
+def png_bytes(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -58,7 +58,7 @@ def distributions(data: RunData, bench: Benchmarks) -> bytes:
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _series(
@@ -121,7 +121,7 @@ def over_time(data: RunData, users: list[list[float]]) -> bytes | None:
     ax.legend(fontsize=7, loc="upper left")
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def errors_over_time(data: RunData) -> bytes | None:
@@ -146,7 +146,7 @@ def errors_over_time(data: RunData) -> bytes | None:
     ax.legend(fontsize=7)
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def funnel(lifecycles: dict[str, Any]) -> bytes:
@@ -163,7 +163,7 @@ def funnel(lifecycles: dict[str, Any]) -> bytes:
     ax.set_title("lifecycle funnel", fontsize=9, loc="left")
     ax.tick_params(labelsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def health(processes: dict[str, Any], t0: float) -> bytes | None:
@@ -181,4 +181,4 @@ def health(processes: dict[str, Any], t0: float) -> bytes | None:
     ax.legend(fontsize=7)
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

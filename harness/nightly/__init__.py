@@ -1,0 +1,1 @@
+"""Nightly regression: trials, baseline, statistically sound comparison, history and trends."""

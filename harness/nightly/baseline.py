@@ -1,0 +1,52 @@
+"""The baseline: a versioned file under reports/baseline/ holding the replicates of the runs it
+came from and their metadata. `baseline.json` is the current one; `baseline-vN.json` every
+version ever set."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.load.rundir import now_iso, write_json
+from harness.nightly.replicates import Side, side_from_runs
+
+SCHEMA_VERSION = 1
+
+
+def baseline_dir(reports: Path) -> Path:
+    return reports / "baseline"
+
+
+def set_baseline(run_dirs: list[Path], reports: Path, warmup_s: float = 0.0) -> Path:
+    side = side_from_runs(run_dirs, warmup_s)
+    folder = baseline_dir(reports)
+    folder.mkdir(parents=True, exist_ok=True)
+    current = folder / "baseline.json"
+    version = (json.loads(current.read_text()).get("version", 0) if current.is_file() else 0) + 1
+    body = {"schema_version": SCHEMA_VERSION, "version": version, "created": now_iso(),
+            "warmup_s": warmup_s, **asdict(side)}  # fmt: skip
+    write_json(folder / f"baseline-v{version}.json", body)
+    write_json(current, body)
+    return current
+
+
+def load_baseline(path: Path) -> tuple[Side, dict[str, Any]]:
+    if not path.is_file():
+        raise HarnessError(
+            f"no baseline at {path}: set one from good runs with "
+            "`python -m harness baseline set RUN_DIR...`"
+        )
+    try:
+        body = json.loads(path.read_text())
+    except ValueError as exc:
+        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
+    if body.get("schema_version") != SCHEMA_VERSION:
+        raise HarnessError(
+            f"{path}: baseline schema_version {body.get('schema_version')!r}; "
+            f"this harness reads {SCHEMA_VERSION}"
+        )
+    fields = ("scenario", "target", "runs", "trials", "blocks")
+    return Side(**{k: body[k] for k in fields}), body

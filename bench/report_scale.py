@@ -21,15 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PHASES = (
-    "connect",
-    "auth_delay",
-    "platform_init",
-    "ready",
-    "chat_first",
-    "chat_complete",
-    "heartbeat",
-)
+from harness.load.results import PHASE_ORDER
+
+PHASES = tuple(p for p in PHASE_ORDER if p != "reconnect")
 
 
 def make_run(run_dir: Path, samples: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,13 @@ class RunningPlatform(EmbeddedPlatform):
         self, tenant: str = "miptech-company", session: str = "s-1", path: str = "/api/v1/ws/chat"
     ) -> str:
         return f"{self.base}{path}?tenant_id={tenant}&session_id={session}"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (just now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def harness_env(**extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningPlatform, run_harness
+from tests.conftest import RunningPlatform, free_port, run_harness
 
 
 def probe(p: RunningPlatform | str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,12 +60,6 @@ def test_probe_text_and_debug_log_sequence(fast_platform: RunningPlatform) -> No
     assert positions == sorted(positions)
     assert any(line.startswith("  connection time") for line in lines)
     assert lines[-1].startswith("READY")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_probe_refused() -> None:

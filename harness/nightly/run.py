@@ -20,6 +20,7 @@ from harness.nightly.history import append_night, history_dir, load_history
 from harness.nightly.pages import night_page, trends_page
 from harness.nightly.replicates import Side, replicate_kind, side_from_runs
 from harness.report.build import write_report
+from harness.report.ci import junit_document
 from harness.report.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,13 +204,7 @@ def night_junit(night: dict[str, Any]) -> str:
             )
         elif c["verdict"] == "insufficient":
             ET.SubElement(case, "skipped", message="too few replicates")
-    if night["verdict"] == "invalid":
-        case = ET.SubElement(suite, "testcase", classname="night", name="night is valid")
-        ET.SubElement(case, "error", message="; ".join(night["reasons"]))
-    ET.indent(suite)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
-    )
+    return junit_document(suite, night["reasons"] if night["verdict"] == "invalid" else [], "night")
 
 
 def night_markdown(night: dict[str, Any]) -> str:

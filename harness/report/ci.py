@@ -50,9 +50,16 @@ def junit_xml(summary: dict[str, Any]) -> str:
             ET.SubElement(
                 case, "failure", message=f"{b['count']} lifecycles = {100 * b['rate']:.2f}%"
             )
-    if summary["verdict"] == "invalid":
-        case = ET.SubElement(suite, "testcase", classname="run", name="run is valid")
-        ET.SubElement(case, "error", message="; ".join(summary["reasons"]))
+    return junit_document(
+        suite, summary["reasons"] if summary["verdict"] == "invalid" else [], "run"
+    )
+
+
+def junit_document(suite: ET.Element, invalid_reasons: list[str], what: str) -> str:
+    """The suite as a JUnit file; an invalid run or night is one more case, in error."""
+    if invalid_reasons:
+        case = ET.SubElement(suite, "testcase", classname=what, name=f"{what} is valid")
+        ET.SubElement(case, "error", message="; ".join(invalid_reasons))
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 from harness.embedded import start_platform
-from tests.conftest import harness_env, run_harness
+from tests.conftest import free_port, harness_env, run_harness
 
 SCENARIO = """
 user_class = "LifecycleUser"
@@ -19,12 +18,6 @@ duration_s = 8
 users = 40
 spawn_rate = 40
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def night(tmp_path: Path, profile: str, port: int) -> tuple[int, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,21 +13,17 @@ from typing import Any
 
 import websocket
 
+from tests.conftest import free_port
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def inspect_page(page: Path, expression: str) -> dict[str, Any]:
     """Load `page`; return console errors, exceptions and the value of `expression`."""
     assert CHROMIUM, "chromium is not installed (make test installs it)"
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={port}",

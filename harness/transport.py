@@ -106,6 +106,12 @@ class BufferedSocket:
 
     def recv(self, size: int) -> bytes:
         if not self._buffer:
+            self._fill()
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def _fill(self) -> None:
+        if not self._buffer:
             if self.kernel_timestamps:
                 data, ancillary, _, _ = self._sock.recvmsg(65536, _TIMESTAMP_SPACE)
                 self.arrived = self._arrival(ancillary)
@@ -113,8 +119,6 @@ class BufferedSocket:
                 data = self._sock.recv(65536)
                 self.arrived = self._clock.now()
             self._buffer = data
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
     def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
         now = self._clock.now()
@@ -123,7 +127,24 @@ class BufferedSocket:
                 seconds, nanoseconds = struct.unpack("qq", raw[:16])
                 waited = time.time() - (seconds + nanoseconds / 1e9)
                 return now - max(waited, 0.0)
+        self.kernel_timestamps = False  # accepted, but not delivered: stamp reads from now on
         return now
+
+    def readline(self) -> bytes:
+        """One line with its newline (the handshake's header lines), from the buffer."""
+        line = b""
+        while True:
+            if not self._buffer:
+                self._fill()
+                if not self._buffer:
+                    return line  # connection closed
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line += self._buffer[: end + 1]
+                self._buffer = self._buffer[end + 1 :]
+                return line
+            line += self._buffer
+            self._buffer = b""
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -133,6 +154,20 @@ class BufferedSocket:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._sock, name)
+
+
+def _recv_line(sock: object) -> bytes:
+    """websocket-client reads handshake header lines one byte at a time through four layers
+    of calls (about 200 per connection); a BufferedSocket hands over whole lines."""
+    if isinstance(sock, BufferedSocket):
+        return sock.readline()
+    assert _library_recv_line is not None
+    return bytes(_library_recv_line(sock))
+
+
+_library_recv_line = getattr(websocket._http, "recv_line", None)
+if _library_recv_line is not None:  # websocket-client 1.x reads headers with this function
+    websocket._http.recv_line = _recv_line
 
 
 def describe(exc: BaseException) -> str:

@@ -77,3 +77,33 @@ def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPl
     ready = [s for s in samples if s.phase == "ready"]
     assert [(s.ok, s.attempt) for s in ready] == [(True, 0), (True, 1)]
     assert session.metrics()["reconnectCount"] == 1 and session.state is State.DISCONNECTED
+
+
+def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival() -> None:
+    import socket
+    import time
+
+    from harness.protocol.clock import MonotonicClock
+    from harness.transport import BufferedSocket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    a = socket.create_connection(server.getsockname())
+    b, _ = server.accept()
+    server.close()
+    clock = MonotonicClock()
+    buffered = BufferedSocket(a, clock)
+    b.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgr")
+    b.sendall(b"ade: websocket\r\n\r\n\x81\x02hi")
+    sent_at = clock.now()
+    time.sleep(0.1)  # the bytes wait in the kernel: their arrival time must not include this
+    assert buffered.readline() == b"HTTP/1.1 101 Switching Protocols\r\n"
+    assert buffered.readline() == b"Upgrade: websocket\r\n"
+    assert buffered.readline() == b"\r\n"
+    assert buffered.recv(2) == b"\x81\x02" and buffered.recv(10) == b"hi"
+    assert buffered.arrived is not None
+    if buffered.kernel_timestamps:  # Linux: when the bytes arrived, not when they were read
+        assert buffered.arrived - sent_at < 0.05
+    else:
+        assert buffered.arrived - sent_at >= 0.1
+    b.close()
+    a.close()

@@ -35,6 +35,7 @@ def run(
     init_ms: float,
     pause_s: float,
     processes: int,
+    platform_workers: int,
     work: Path,
 ) -> Path:
     scenario = work / f"accuracy-{kind}.toml"
@@ -43,7 +44,8 @@ def run(
         f"user_class = '{user_class}'\n"
         f"[users]\nchats_per_session = 1\nthink_time_s = [0.5, 1.0]\npause_s = {pause_s}\n"
         "chat_interval_s = 30\n"
-        f"[platform]\nprofile = 'fast'\nknobs = {{ init_ms = {init_ms} }}\n"
+        f"[platform]\nprofile = 'fast'\nworkers = {platform_workers}\n"
+        f"knobs = {{ init_ms = {init_ms} }}\n"
         f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {spawn_rate}\n"
     )
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--init-ms", type=float, default=200.0, help="fixed platform init delay")
     parser.add_argument("--pause", type=float, default=5.0, help="looping: s between lifecycles")
     parser.add_argument("--processes", type=int, default=1, help="harness worker processes")
+    parser.add_argument("--platform-workers", type=int, default=1, help="reference platform's")
     args = parser.parse_args()
     looping = args.kind == "looping"
     users = args.users or (500 if looping else 5000)
@@ -115,7 +118,15 @@ def main() -> None:
     duration = args.duration or (40 if looping else 25)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = run(
-            args.kind, users, spawn, duration, args.init_ms, args.pause, args.processes, Path(tmp)
+            args.kind,
+            users,
+            spawn,
+            duration,
+            args.init_ms,
+            args.pause,
+            args.processes,
+            args.platform_workers,
+            Path(tmp),
         )
         r = compare(run_dir, steady_after_s=users / spawn + 2)
     target = 1.0 if looping else 5.0
@@ -124,7 +135,8 @@ def main() -> None:
     verdict = "met" if p99 is not None and p99 <= target else "NOT met"
     print(
         f"accuracy, {users} {args.kind} users spawned at {spawn:g}/s for {duration:g} s "
-        f"(pause {args.pause:g} s, {args.processes} harness process(es)); "
+        f"(pause {args.pause:g} s, {args.processes} harness process(es), "
+        f"{args.platform_workers} platform worker(s)); "
         f"platform profile fast, init fixed at {args.init_ms:g} ms"
     )
     print(f"  joined {r['joined']} of {r['harness_samples']} platform_init samples on session_id")

@@ -196,6 +196,8 @@ def _start_embedded(environment: Environment, options: Any, scenario: Scenario |
         args += ["--set", f"{key}={value}"]
     if scenario is not None and scenario.platform_seed is not None:
         args += ["--seed", str(scenario.platform_seed)]
+    if scenario is not None and scenario.platform_workers > 1:
+        args += ["--workers", str(scenario.platform_workers)]
     if options.ground_truth:
         _run.meta["ground_truth"] = "platform/"
         args += ["--ground-truth", str(_run.run_dir / "platform")]

@@ -63,6 +63,7 @@ class Scenario:
     platform_profile: str = "documented"
     platform_knobs: dict[str, str] = field(default_factory=dict)
     platform_seed: int | None = None
+    platform_workers: int = 1
     drop_at_s: float | None = None  # reconnect storm: the platform drops every session then
     max_loop_lag_ms: float | None = None
 
@@ -155,6 +156,7 @@ def load_scenario(name: str) -> Scenario:
         platform_profile=str(platform.get("profile", "documented")),
         platform_knobs={k: str(v) for k, v in platform.get("knobs", {}).items()},
         platform_seed=platform.get("seed"),
+        platform_workers=int(platform.get("workers", 1)),
         drop_at_s=data.get("drop_at_s"),
         max_loop_lag_ms=health.get("max_loop_lag_ms"),
     )

@@ -9,7 +9,6 @@ their own `test_stop`; the master merges in `worker_report`, and writes the run 
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import time
@@ -23,12 +22,13 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, Runner, WorkerRunner
 
 from harness.config import Settings, load_settings
-from harness.embedded import EmbeddedPlatform, start_platform
+from harness.embedded import start_platform
 from harness.errors import HarnessError
 from harness.load import rundir
 from harness.load.health import HealthMonitor
 from harness.load.lifecycle import RunContext
-from harness.load.results import MergedResults, ProcessResults, SampleWriter
+from harness.load.record import Run
+from harness.load.results import ProcessResults, SampleWriter
 from harness.load.scenario import Knobs, Scenario, ScenarioShape, load_scenario
 from harness.load.state import context, set_context
 from harness.protocol.session import PhaseSample
@@ -40,21 +40,6 @@ FINAL_WAIT_S = 60.0
 
 class PhaseFailed(Exception):
     """A failed phase as Locust shows it: the message is the error class."""
-
-
-class Run:
-    """Master (or local) side of one run."""
-
-    def __init__(self) -> None:
-        self.merged = MergedResults()
-        self.run_id = ""
-        self.run_dir = Path()
-        self.platform: EmbeddedPlatform | None = None
-        self.platform_args: list[str] = []
-        self.target = ""
-        self.started_at: str | None = None
-        self.meta: dict[str, Any] = {}
-        self.finished = False
 
 
 _run = Run()
@@ -234,7 +219,7 @@ def _start_run(environment: Environment, scenario: Scenario | None) -> None:
     ctx = context()
     if isinstance(environment.runner, LocalRunner):
         ctx.results.writer = SampleWriter(_run.run_dir / "samples" / "local.csv")
-    _write_run_json(environment, status="starting")
+    _run.write_run_json(environment, context(), status="starting")
     print(f"harness: run {_run.run_id} writes to {_run.run_dir}", flush=True)
 
 
@@ -256,7 +241,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         runner.send_message("harness_run", {"run_id": _run.run_id, "run_dir": str(_run.run_dir)})
     if ctx.scenario is not None and ctx.scenario.drop_at_s is not None:
         gevent.spawn(_drop_all_later, environment, ctx.scenario.drop_at_s)
-    _write_run_json(environment, status="running")
+    _run.write_run_json(environment, ctx, status="running")
 
 
 def _drop_all_later(environment: Environment, delay: float) -> None:
@@ -361,7 +346,7 @@ def on_quitting(environment: Environment, **_: Any) -> None:
         ctx.health.stop()
         if ctx.results.writer:
             ctx.results.writer.close()
-        _finish(environment)
+        _run.finish(environment, ctx)
     finally:
         if _run.platform is not None:
             _run.platform.stop()
@@ -376,136 +361,3 @@ def _wait_for_finals(runner: MasterRunner) -> None:
     if missing:
         log.warning("no final report from worker(s) %s; their last figures are missing", missing)
         _run.meta["workers_without_final_report"] = sorted(missing)
-
-
-def _health(ctx: RunContext) -> dict[str, Any]:
-    tolerance = ctx.max_loop_lag_ms
-    reasons = []
-    for worker, h in sorted(_run.merged.health.items()):
-        lag = h.get("loop_lag_p99_ms")
-        if lag is not None and lag > tolerance:
-            reasons.append(
-                f"process {worker}: event-loop lag p99 {lag:.1f} ms > tolerance {tolerance:g} ms"
-            )
-    lags = [h["loop_lag_p99_ms"] for h in _run.merged.health.values() if h.get("loop_lag_p99_ms")]
-    cpus = [h["cpu_max_pct"] for h in _run.merged.health.values() if h.get("cpu_max_pct")]
-    return {
-        "valid": not reasons,
-        "reasons": reasons,
-        "loop_lag_tolerance_ms": tolerance,
-        "loop_lag_p99_ms": max(lags) if lags else None,
-        "cpu_max_pct": max(cpus) if cpus else None,
-        "processes": _run.merged.health,
-    }
-
-
-def _write_run_json(
-    environment: Environment, status: str, extra: dict[str, Any] | None = None
-) -> None:
-    ctx = context()
-    options = environment.parsed_options
-    s = ctx.settings
-    body: dict[str, Any] = {
-        "schema_version": rundir.SCHEMA_VERSION,
-        "run_id": _run.run_id,
-        "status": status,
-        "scenario": ctx.scenario.name if ctx.scenario else None,
-        "target": _run.target,
-        "embedded_platform": {"url": _run.platform.url, "args": _run.platform_args}
-        if _run.platform
-        else None,
-        "tls_verify": s.tls_verify,
-        "started": _run.started_at,
-        "ended": None,
-        "locust": {
-            "users": getattr(options, "num_users", None),
-            "spawn_rate": getattr(options, "spawn_rate", None),
-            "run_time": getattr(options, "run_time", None),
-            "processes": getattr(options, "processes", None),
-            "user_classes": [c.__name__ for c in environment.user_classes],
-            "html_file": getattr(options, "html_file", None),
-        },
-        "knobs": ctx.knobs.__dict__,
-        "settings": {k: v for k, v in s.__dict__.items() if k != "sources"},
-        **_run.meta,
-    }
-    body.update(extra or {})
-    rundir.write_json(_run.run_dir / "run.json", body)
-
-
-def _finish(environment: Environment) -> None:
-    ctx = context()
-    merged = _run.merged
-    accounting = merged.accounting.as_dict()
-    health = _health(ctx)
-    phases = merged.phase_table()
-    rundir.write_json(
-        _run.run_dir / "histograms.json",
-        {
-            "schema_version": rundir.SCHEMA_VERSION,
-            "unit": "microseconds",
-            "significant_figures": 3,
-            "phases": {
-                phase: {
-                    "count": row["count"],
-                    "errors": row["errors_by_class"],
-                    "hdr": merged.hists[phase].encode().decode() if phase in merged.hists else None,
-                }
-                for phase, row in phases.items()
-            },
-        },
-    )
-    _write_run_json(
-        environment,
-        status="complete",
-        extra={
-            "ended": rundir.now_iso(),
-            "accounting": {
-                "total": accounting,
-                "workers": {w: a.as_dict() for w, a in sorted(merged.workers.items())},
-                "identity_holds": accounting["in_flight"] == 0,
-            },
-            "health": health,
-            "phases": phases,
-        },
-    )
-    _print_summary(accounting, health, phases)
-
-
-def _print_summary(
-    accounting: dict[str, Any], health: dict[str, Any], phases: dict[str, Any]
-) -> None:
-    def ms(value: float | None) -> str:
-        return f"{value:9.1f}" if value is not None else "        -"
-
-    lines = ["", "harness: per-phase times (ms, from the harness's own µs histograms)"]
-    head = ("count", "errors", "p50", "p90", "p95", "p99", "max")
-    lines.append(
-        f"  {'phase':<14}" + "".join(f"{h:>{8 if i < 2 else 9}}" for i, h in enumerate(head))
-    )
-    for phase, r in phases.items():
-        lines.append(
-            f"  {phase:<14}{r['count']:>8}{r['errors']:>8}{ms(r['p50_ms'])}{ms(r['p90_ms'])}"
-            f"{ms(r['p95_ms'])}{ms(r['p99_ms'])}{ms(r['max_ms'])}"
-        )
-    a = accounting
-    failed = ", ".join(f"{k} {v}" for k, v in a["failed"].items()) or "none"
-    lines.append(
-        f"harness: lifecycles started {a['started']} = completed {a['completed']} + failed "
-        f"{a['failed_total']} ({failed}) + interrupted {a['interrupted']}"
-        + ("" if a["in_flight"] == 0 else f" + UNACCOUNTED {a['in_flight']}")
-        + f"; ready {a['ready']}; reconnects {a['reconnects']}"
-    )
-    if health["valid"]:
-        lines.append(
-            f"harness: health ok (event-loop lag p99 {health['loop_lag_p99_ms']} ms <= "
-            f"{health['loop_lag_tolerance_ms']:g} ms; CPU max {health['cpu_max_pct']} %)"
-        )
-    else:
-        lines.append("harness: RUN INVALID, the harness itself was the bottleneck:")
-        lines += [f"  - {r}" for r in health["reasons"]]
-    lines.append(f"harness: results in {_run.run_dir} (reports/latest points there)")
-    text = "\n".join(lines)
-    print(text, flush=True)
-    # Locust prints its own tables after `quitting`; say where the results are once more, last.
-    atexit.register(print, f"harness: results in {_run.run_dir}", flush=True)

@@ -48,9 +48,20 @@ def run(
         f"knobs = {{ init_ms = {init_ms} }}\n"
         f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {spawn_rate}\n"
     )
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
-           "--only-summary", "--scenario", str(scenario), "--ground-truth",
-           "--reports-dir", str(work / "reports")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "--scenario",
+        str(scenario),
+        "--ground-truth",
+        "--reports-dir",
+        str(work / "reports"),
+    ]
     if processes > 1:
         cmd += ["--processes", str(processes)]
     subprocess.run(cmd, cwd=work, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

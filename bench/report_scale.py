@@ -49,23 +49,51 @@ def make_run(run_dir: Path, samples: int) -> None:
         frames = []
         for phase in PHASES:
             ok = rng.random(n) > 0.001
-            frames.append(pd.DataFrame({
-                "session_id": ids, "phase": phase, "start": starts.round(6),
-                "duration_us": durations[phase].astype(np.int64), "ok": ok.astype(int),
-                "error": np.where(ok, "", "dropped"), "attempt": 0, "worker": f"w{w}",
-            }))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "session_id": ids,
+                        "phase": phase,
+                        "start": starts.round(6),
+                        "duration_us": durations[phase].astype(np.int64),
+                        "ok": ok.astype(int),
+                        "error": np.where(ok, "", "dropped"),
+                        "attempt": 0,
+                        "worker": f"w{w}",
+                    }
+                )
+            )
         pd.concat(frames).to_csv(run_dir / "samples" / f"w{w}.csv", index=False)
     started = lifecycles // 2 * 2
     run = {
-        "schema_version": 1, "run_id": "synthetic-10m", "status": "complete", "scenario": "soak",
-        "target": "ws://127.0.0.1:1", "tls_verify": True,
+        "schema_version": 1,
+        "run_id": "synthetic-10m",
+        "status": "complete",
+        "scenario": "soak",
+        "target": "ws://127.0.0.1:1",
+        "tls_verify": True,
         "started": pd.Timestamp(t0, unit="s", tz="UTC").isoformat().replace("+00:00", "Z"),
         "ended": pd.Timestamp(t0 + duration, unit="s", tz="UTC").isoformat().replace("+00:00", "Z"),
-        "accounting": {"total": {"started": started, "ready": started, "completed": started,
-                                 "failed": {}, "interrupted": 0, "in_flight": 0, "reconnects": 0}},
-        "health": {"valid": True, "reasons": [], "loop_lag_p99_ms": 2.0, "cpu_max_pct": 50.0,
-                   "loop_lag_tolerance_ms": 10.0, "processes": {}},
-    }  # fmt: skip
+        "accounting": {
+            "total": {
+                "started": started,
+                "ready": started,
+                "completed": started,
+                "failed": {},
+                "interrupted": 0,
+                "in_flight": 0,
+                "reconnects": 0,
+            }
+        },
+        "health": {
+            "valid": True,
+            "reasons": [],
+            "loop_lag_p99_ms": 2.0,
+            "cpu_max_pct": 50.0,
+            "loop_lag_tolerance_ms": 10.0,
+            "processes": {},
+        },
+    }
     (run_dir / "run.json").write_text(json.dumps(run))
 
 
@@ -81,8 +109,11 @@ def main() -> None:
         took = time.perf_counter() - t
         print(f"generated {args.samples:,} samples ({size:.0f} MB of CSV) in {took:.0f} s")
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "harness", "report", str(run_dir)],
-                                capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "harness", "report", str(run_dir)],
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     said = result.stdout.splitlines()[0] if result.stdout else result.stderr.strip()

@@ -91,8 +91,14 @@ def _from_samples(
     phase_codes: dict[str, int] = {}
     error_codes: dict[str, int] = {"": 0}
     parts: list[tuple[np.ndarray, ...]] = []
-    dtypes = {"phase": "category", "start": "float64", "duration_us": "int64", "ok": "int8",
-              "error": "category", "attempt": "int32"}  # fmt: skip
+    dtypes = {
+        "phase": "category",
+        "start": "float64",
+        "duration_us": "int64",
+        "ok": "int8",
+        "error": "category",
+        "attempt": "int32",
+    }
     for path in files:
         try:
             reader = pd.read_csv(
@@ -181,7 +187,12 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
                     hist.get_highest_equivalent_value(item.value_iterated_to)
                 ] * item.count_at_value_iterated_to
         errors = Counter({str(k): int(v) for k, v in h.get("errors", {}).items()})
-        phases[name] = PhaseData(np.sort(np.array(values, dtype=np.int64)), empty, empty,
-                                 np.array([], dtype=object), errors)  # fmt: skip
+        phases[name] = PhaseData(
+            np.sort(np.array(values, dtype=np.int64)),
+            empty,
+            empty,
+            np.array([], dtype=object),
+            errors,
+        )
     t0 = _epoch(run.get("started")) or 0.0
     return RunData(run_dir, run, phases, t0, None, None, "merged histograms")

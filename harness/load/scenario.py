@@ -127,8 +127,17 @@ def load_scenario(name: str) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"scenario {path}: not valid TOML: {exc}") from None
     where = f"scenario {path.name}"
-    allowed = {"description", "user_class", "users", "stages", "arrival", "settings", "platform",
-               "drop_at_s", "health"}  # fmt: skip
+    allowed = {
+        "description",
+        "user_class",
+        "users",
+        "stages",
+        "arrival",
+        "settings",
+        "platform",
+        "drop_at_s",
+        "health",
+    }
     unknown = set(data) - allowed
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")

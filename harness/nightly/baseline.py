@@ -26,8 +26,13 @@ def set_baseline(run_dirs: list[Path], reports: Path, warmup_s: float = 0.0) -> 
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "baseline.json"
     version = (json.loads(current.read_text()).get("version", 0) if current.is_file() else 0) + 1
-    body = {"schema_version": SCHEMA_VERSION, "version": version, "created": now_iso(),
-            "warmup_s": warmup_s, **asdict(side)}  # fmt: skip
+    body = {
+        "schema_version": SCHEMA_VERSION,
+        "version": version,
+        "created": now_iso(),
+        "warmup_s": warmup_s,
+        **asdict(side),
+    }
     write_json(folder / f"baseline-v{version}.json", body)
     write_json(current, body)
     return current

@@ -89,8 +89,17 @@ def _one(
         verdict = "regression"
     elif p < alpha and ratio < 1 / (1 + min_change):
         verdict = "improvement"
-    return Change(phase, stat, round(_geomean(b), 3), round(_geomean(c), 3), round(ratio, 4),
-                  round(low, 4), round(high, 4), p, verdict)  # fmt: skip
+    return Change(
+        phase,
+        stat,
+        round(_geomean(b), 3),
+        round(_geomean(c), 3),
+        round(ratio, 4),
+        round(low, 4),
+        round(high, 4),
+        p,
+        verdict,
+    )
 
 
 def overall(changes: list[Change]) -> str:

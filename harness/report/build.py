@@ -30,19 +30,36 @@ def write_report(
     users = _sum_users(processes)
     figures: list[tuple[str, str, bytes]] = []
     if any(d.count for d in data.phases.values()):
-        figures.append(("Latency distribution per phase", "Shaded: the document's expected range.",
-                        plots.distributions(data, bench)))  # fmt: skip
+        figures.append(
+            (
+                "Latency distribution per phase",
+                "Shaded: the document's expected range.",
+                plots.distributions(data, bench),
+            )
+        )
     for title, note, png in (
-        ("p50 / p95 / p99 over time", "With lifecycles reaching ready per second and active users.",
-         plots.over_time(data, users)),
+        (
+            "p50 / p95 / p99 over time",
+            "With lifecycles reaching ready per second and active users.",
+            plots.over_time(data, users),
+        ),
         ("Errors by class over time", "", plots.errors_over_time(data)),
-        ("Lifecycle funnel", "started → connected → ready → chatted → completed",
-         plots.funnel(summary["lifecycles"])),
-        ("Reconnects", "Time from a dropped connection to ready again (the reconnect phase).",
-         plots.over_time(_only(data, "reconnect"), []) if "reconnect" in data.phases else None),
-        ("Harness health", "CPU of each harness process; lag over the tolerance invalidates a run.",
-         plots.health(processes, data.t0)),
-    ):  # fmt: skip
+        (
+            "Lifecycle funnel",
+            "started → connected → ready → chatted → completed",
+            plots.funnel(summary["lifecycles"]),
+        ),
+        (
+            "Reconnects",
+            "Time from a dropped connection to ready again (the reconnect phase).",
+            plots.over_time(_only(data, "reconnect"), []) if "reconnect" in data.phases else None,
+        ),
+        (
+            "Harness health",
+            "CPU of each harness process; lag over the tolerance invalidates a run.",
+            plots.health(processes, data.t0),
+        ),
+    ):
         if png is not None:
             figures.append((title, note, png))
     documented = {

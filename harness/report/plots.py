@@ -80,8 +80,11 @@ def _series(
 
 
 def over_time(data: RunData, users: list[list[float]]) -> bytes | None:
-    phases = [p for p in ("ready", "platform_init", "chat_complete", "heartbeat", "reconnect")
-              if p in data.phases and len(data.phases[p].ok_start)]  # fmt: skip
+    phases = [
+        p
+        for p in ("ready", "platform_init", "chat_complete", "heartbeat", "reconnect")
+        if p in data.phases and len(data.phases[p].ok_start)
+    ]
     if not phases:
         return None
     step = bucket_seconds(data)
@@ -150,9 +153,13 @@ def errors_over_time(data: RunData) -> bytes | None:
 
 
 def funnel(lifecycles: dict[str, Any]) -> bytes:
-    stages = [("started", lifecycles.get("started")), ("connected", lifecycles.get("connected")),
-              ("ready", lifecycles.get("ready")), ("chatted", lifecycles.get("chatted")),
-              ("completed", lifecycles.get("completed"))]  # fmt: skip
+    stages = [
+        ("started", lifecycles.get("started")),
+        ("connected", lifecycles.get("connected")),
+        ("ready", lifecycles.get("ready")),
+        ("chatted", lifecycles.get("chatted")),
+        ("completed", lifecycles.get("completed")),
+    ]
     known = [(name, int(value)) for name, value in stages if value is not None]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(known) + 0.6))
     names = [name for name, _ in known][::-1]
@@ -173,8 +180,12 @@ def health(processes: dict[str, Any], t0: float) -> bytes | None:
     for name, p in sorted(processes.items()):
         timeline = p.get("cpu_timeline") or []
         if timeline:
-            ax.plot([t - t0 for t, _ in timeline], [c for _, c in timeline], lw=1.2,
-                    label=f"{name[:24]} (loop lag p99 {p.get('loop_lag_p99_ms')} ms)")  # fmt: skip
+            ax.plot(
+                [t - t0 for t, _ in timeline],
+                [c for _, c in timeline],
+                lw=1.2,
+                label=f"{name[:24]} (loop lag p99 {p.get('loop_lag_p99_ms')} ms)",
+            )
     ax.axhline(100, color="#c92a2a", lw=0.8, ls="--")
     ax.set_title("harness CPU per process (% of one core)", fontsize=9, loc="left")
     ax.set_xlabel("seconds since the run started", fontsize=8)

@@ -52,7 +52,7 @@ def write_report(
         (
             "Reconnects",
             "Time from a dropped connection to ready again (the reconnect phase).",
-            plots.over_time(_only(data, "reconnect"), []) if "reconnect" in data.phases else None,
+            plots.reconnects(data),
         ),
         (
             "Harness health",
@@ -78,10 +78,6 @@ def write_report(
     for name, text in outputs.items():
         (run_dir / name).write_text(redact(text))
     return summary
-
-
-def _only(data: Any, phase: str) -> Any:
-    return replace(data, phases={phase: data.phases[phase]})
 
 
 def _sum_users(processes: dict[str, Any]) -> list[list[float]]:

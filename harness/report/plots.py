@@ -88,19 +88,28 @@ def over_time(data: RunData, users: list[list[float]]) -> bytes | None:
     if not phases:
         return None
     step = bucket_seconds(data)
-    fig, axes = plt.subplots(
-        len(phases) + 1, 1, figsize=(9, 2.0 * (len(phases) + 1)), sharex=True, squeeze=False
-    )
-    for ax, phase in zip(axes[:-1, 0], phases, strict=True):
+    rate_panel = "ready" in data.phases or bool(users)
+    rows = len(phases) + rate_panel
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.0 * rows), sharex=True, squeeze=False)
+    for ax, phase in zip(axes[:, 0], phases, strict=False):
         d = data.phases[phase]
         s = _series(d.ok_start, d.ok_us / 1000, data.t0, step)
         for stat in ("p50", "p95", "p99"):
-            ax.plot(s["t"], s[stat], color=COLOURS[stat], label=stat, lw=1.2)
+            ax.plot(s["t"], s[stat], color=COLOURS[stat], label=stat, lw=1.2, marker="o", ms=2)
         ax.set_ylabel("ms", fontsize=8)
         ax.set_title(f"{phase} over time ({step:g} s buckets)", fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="upper right")
         ax.tick_params(labelsize=7)
     ax = axes[-1, 0]
+    if rate_panel:
+        _rate_panel(ax, data, users, step)
+    ax.set_xlabel("seconds since the run started", fontsize=8)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def _rate_panel(ax: Any, data: RunData, users: list[list[float]], step: float) -> None:
+    """Lifecycles reaching ready per second, with active users on a second axis."""
     if "ready" in data.phases:
         d = data.phases["ready"]
         s = _series(d.ok_start, d.ok_us, data.t0, step)
@@ -112,17 +121,44 @@ def over_time(data: RunData, users: list[list[float]]) -> bytes | None:
                 color="#adb5bd",
                 label="lifecycles ready / s",
             )
+            ax.legend(fontsize=7, loc="upper left")
     if users:
-        t = np.array([u[0] for u in users]) - data.t0
         ax2 = ax.twinx()
+        t = np.array([u[0] for u in users]) - data.t0
         ax2.plot(t, [u[1] for u in users], color="#1864ab", lw=1.4, label="active users")
         ax2.set_ylabel("users", fontsize=8)
         ax2.legend(fontsize=7, loc="upper right")
         ax2.tick_params(labelsize=7)
     ax.set_ylabel("per s", fontsize=8)
-    ax.set_xlabel("seconds since the run started", fontsize=8)
-    ax.legend(fontsize=7, loc="upper left")
     ax.tick_params(labelsize=7)
+
+
+def reconnects(data: RunData) -> bytes | None:
+    """The reconnect picture: how long recovery took, and when sessions came back (the peak)."""
+    d = data.phases.get("reconnect")
+    if d is None or not d.count:
+        return None
+    recovery_s = d.ok_us / 1e6
+    back = d.ok_start + recovery_s - data.t0  # when each session was ready again
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.8))
+    left.hist(recovery_s, bins=40, color="#495057")
+    for stat, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+        left.axvline(
+            float(np.percentile(recovery_s, q, method="inverted_cdf")),
+            color=COLOURS[stat],
+            lw=1.2,
+            label=stat,
+        )
+    left.set_title(f"recovery time of {len(recovery_s)} reconnects", fontsize=9, loc="left")
+    left.set_xlabel("s from the drop to ready again", fontsize=8)
+    left.legend(fontsize=7)
+    seconds = np.floor(back).astype(int)
+    counts = np.bincount(seconds - seconds.min())
+    right.bar(np.arange(len(counts)) + seconds.min(), counts, width=0.9, color="#4dabf7")
+    right.set_title(f"sessions back per second (peak {counts.max()})", fontsize=9, loc="left")
+    right.set_xlabel("seconds since the run started", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
     fig.tight_layout()
     return png_bytes(fig)
 

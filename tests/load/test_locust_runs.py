@@ -15,7 +15,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.server.groundtruth import read_ground_truth
-from tests.conftest import ROOT, harness_env
+from tests.conftest import ROOT, harness_env, run_harness
 
 LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
 
@@ -164,6 +164,8 @@ def test_reconnect_storm_counts_reconnects_with_their_own_timings(tmp_path: Path
     assert len(reconnect) == 10 and all(r["attempt"] == "1" for r in reconnect)
     assert all(300_000 <= int(r["duration_us"]) < 2_000_000 for r in reconnect)
     assert_accounting(run)
+    run_harness("report", str(latest(tmp_path)))  # the report draws the reconnect picture
+    assert "<h2>Reconnects</h2>" in (latest(tmp_path) / "report.html").read_text()
 
 
 def test_a_saturated_harness_marks_the_run_invalid(tmp_path: Path) -> None:

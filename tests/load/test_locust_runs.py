@@ -23,8 +23,12 @@ LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--
 def locust(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*LOCUST, "--reports-dir", str(tmp_path / "reports"), *args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=harness_env(),
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=harness_env(),
+    )
 
 
 def latest(tmp_path: Path) -> Path:
@@ -69,8 +73,21 @@ def assert_raw_agrees_with_histograms(run_dir: Path) -> None:
 
 
 def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
-    result = locust(tmp_path, "-u", "10", "-r", "10", "-t", "6s", "--platform-profile", "fast",
-                    "--chats-per-session", "2", "--think-time", "0.05,0.1")  # fmt: skip
+    result = locust(
+        tmp_path,
+        "-u",
+        "10",
+        "-r",
+        "10",
+        "-t",
+        "6s",
+        "--platform-profile",
+        "fast",
+        "--chats-per-session",
+        "2",
+        "--think-time",
+        "0.05,0.1",
+    )
     assert "no --host given: started the reference platform (profile fast)" in result.stdout
     run_dir = latest(tmp_path)
     run = run_json(run_dir)
@@ -95,9 +112,22 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
 
 
 def test_two_processes_merge_into_one_result(tmp_path: Path) -> None:
-    result = locust(tmp_path, "-u", "12", "-r", "12", "-t", "6s", "--processes", "2",
-                    "--platform-profile", "fast", "--think-time", "0.05,0.1",
-                    "--ground-truth")  # fmt: skip
+    result = locust(
+        tmp_path,
+        "-u",
+        "12",
+        "-r",
+        "12",
+        "-t",
+        "6s",
+        "--processes",
+        "2",
+        "--platform-profile",
+        "fast",
+        "--think-time",
+        "0.05,0.1",
+        "--ground-truth",
+    )
     run_dir = latest(tmp_path)
     run = run_json(run_dir)
     assert run["status"] == "complete", result.stderr[-2000:]
@@ -117,8 +147,12 @@ def test_two_processes_merge_into_one_result(tmp_path: Path) -> None:
 def test_sigterm_mid_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*LOCUST, "--reports-dir", str(tmp_path / "reports"), "-u", "20", "-r", "20", "-t", "60s"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=harness_env(),
-    )  # fmt: skip
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=harness_env(),
+    )
     time.sleep(6)
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=60)
@@ -169,8 +203,19 @@ def test_reconnect_storm_counts_reconnects_with_their_own_timings(tmp_path: Path
 
 
 def test_a_saturated_harness_marks_the_run_invalid(tmp_path: Path) -> None:
-    result = locust(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--platform-profile", "fast",
-                    "--max-loop-lag-ms", "0.001")  # fmt: skip
+    result = locust(
+        tmp_path,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "3s",
+        "--platform-profile",
+        "fast",
+        "--max-loop-lag-ms",
+        "0.001",
+    )
     run = run_json(latest(tmp_path))
     assert run["health"]["valid"] is False
     assert "event-loop lag p99" in run["health"]["reasons"][0]
@@ -182,3 +227,22 @@ def test_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "harness: error: --scenario nonexistent: no such scenario" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_locust_stats_leaves_the_harness_figures_whole(tmp_path: Path) -> None:
+    result = locust(
+        tmp_path,
+        "-u",
+        "5",
+        "-r",
+        "5",
+        "-t",
+        "3s",
+        "--platform-profile",
+        "fast",
+        "--no-locust-stats",
+    )
+    run = run_json(latest(tmp_path))
+    assert run["phases"]["ready"]["count"] > 10
+    assert_raw_agrees_with_histograms(latest(tmp_path))
+    assert "WS       ready" not in result.stderr  # Locust's own table has no phases

@@ -15,16 +15,14 @@ import argparse
 import csv
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.load.command import locust_command
 from harness.server.groundtruth import read_ground_truth
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(
@@ -48,20 +46,14 @@ def run(
         f"knobs = {{ init_ms = {init_ms} }}\n"
         f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {spawn_rate}\n"
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "locustfile.py"),
-        "--headless",
+    cmd = locust_command(
         "--only-summary",
         "--scenario",
         str(scenario),
         "--ground-truth",
         "--reports-dir",
         str(work / "reports"),
-    ]
+    )
     if processes > 1:
         cmd += ["--processes", str(processes)]
     subprocess.run(cmd, cwd=work, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 
 from harness.embedded import embedded_platform
+from harness.load.command import locust_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAN = """
@@ -67,11 +68,16 @@ def harness_run(
         "[users]\nchats_per_session = 1\npause_s = 0.5\n"
         f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {users}\n"
     )
-    cmd = [
-        *(sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"),
-        *("--only-summary", "--scenario", str(scenario), "--host", base),
-        *("--reports-dir", str(folder / "reports"), *extra),
-    ]
+    cmd = locust_command(
+        "--only-summary",
+        "--scenario",
+        str(scenario),
+        "--host",
+        base,
+        "--reports-dir",
+        str(folder / "reports"),
+        *extra,
+    )
     samples, _ = cpu_of(subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, text=True))
     run = json.loads((folder / "reports" / "latest" / "run.json").read_text())
     return (

@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from harness.embedded import embedded_platform
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness.load.command import locust_command
 
 
 def main() -> None:
@@ -42,11 +40,10 @@ def main() -> None:
             f"[[stages]]\nduration_s = {duration}\nusers = {args.sessions}\n"
             f"spawn_rate = {args.spawn_rate}\n"
         )
-        cmd = [
-            *(sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"),
+        cmd = locust_command(
             *("--only-summary", "--scenario", str(scenario), "--host", platform.base),
             *("--processes", str(args.processes), "--reports-dir", str(Path(tmp) / "reports")),
-        ]
+        )
         subprocess.run(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         run = json.loads((Path(tmp) / "reports" / "latest" / "run.json").read_text())
     a, phases, health = run["accounting"]["total"], run["phases"], run["health"]

@@ -4,7 +4,6 @@ the night's page, JUnit and Markdown, a history entry, and the trends page."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from xml.etree import ElementTree as ET
 
 from harness.analysis.benchmarks import load_benchmarks
 from harness.errors import HarnessError
+from harness.load.command import locust_command
 from harness.load.rundir import now_iso, write_json
 from harness.nightly.baseline import baseline_dir, load_baseline
 from harness.nightly.compare import Change, compare
@@ -23,7 +23,6 @@ from harness.report.build import write_report
 from harness.report.ci import junit_document
 from harness.report.redact import redact
 
-ROOT = Path(__file__).resolve().parents[2]
 EXIT = {"no regression": 0, "regression": 1, "invalid": 2}
 
 
@@ -42,20 +41,14 @@ class Settings:
 def run_trial(s: Settings, index: int) -> Path:
     """One Locust run of the nightly scenario; its run directory."""
     print(f"nightly: trial {index + 1} of {s.trials} ({s.scenario})", flush=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "locustfile.py"),
-        "--headless",
+    cmd = locust_command(
         "--only-summary",
         "--scenario",
         s.scenario,
         "--reports-dir",
         str(s.reports),
         *s.extra_locust_args,
-    ]
+    )
     if s.host:
         cmd += ["--host", s.host]
     result = subprocess.run(cmd, capture_output=True, text=True)

@@ -6,7 +6,6 @@ import csv
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,11 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.load.command import locust_command
 from harness.server.groundtruth import read_ground_truth
-from tests.conftest import ROOT, harness_env, run_harness
+from tests.conftest import harness_env, run_harness
 
-LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+LOCUST = locust_command()
 
 
 def locust(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.embedded import start_platform
+from harness.load.command import locust_command
 from tests.conftest import ROOT, harness_env, run_harness
 from tests.report.browser import inspect_page
 
-LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+LOCUST = locust_command()
 
 
 def load_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Path:

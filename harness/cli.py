@@ -329,6 +329,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.nightly.baseline import load_baseline
+    from harness.nightly.compare import overall
     from harness.nightly.replicates import side_from_runs
     from harness.nightly.run import Settings, compare_sides
 
@@ -346,9 +347,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{c.phase:<14}{c.stat:<6}{c.baseline_ms or '-':>10}{c.current_ms or '-':>10}"
             f"{c.ratio or '-':>8}  {interval:<15} {c.verdict}"
         )
-    regression = any(c.verdict == "regression" for c in changes)
-    print(f"{'REGRESSION' if regression else 'no regression'} ({kind} as replicates)")
-    return 1 if regression else 0
+    verdict = overall(changes)
+    print(f"{verdict.upper() if verdict == 'regression' else verdict} ({kind} as replicates)")
+    return 1 if verdict == "regression" else 0
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,9 +79,6 @@ class Settings:
         """The document's URL: base + endpoint + ?tenant_id=...&session_id=..."""
         query = urlencode({"tenant_id": self.tenant_id, "session_id": session_id})
         return f"{self.ws_url.rstrip('/')}{endpoint or self.endpoint}?{query}"
-
-    def new_session_id(self) -> str:
-        return str(uuid.uuid4())
 
 
 # The document's own names for settings its client reads (besides MIPTECH_<NAME>).

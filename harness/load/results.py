@@ -181,9 +181,6 @@ class MergedResults:
             table[phase] = row
         return table
 
-    def encoded_histograms(self) -> dict[str, str]:
-        return {phase: h.encode().decode() for phase, h in self.hists.items()}
-
 
 PHASE_ORDER = ("connect", "auth_delay", "platform_init", "ready", "chat_first", "chat_complete",
                "heartbeat", "reconnect")  # fmt: skip

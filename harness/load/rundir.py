@@ -14,7 +14,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -86,7 +85,3 @@ def write_json(path: Path, body: dict[str, Any]) -> None:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def epoch() -> float:
-    return time.time()

@@ -16,6 +16,7 @@ statistics together.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,8 +43,8 @@ class Change:
         return asdict(self)
 
 
-def _geomean(values: np.ndarray) -> float:
-    return float(np.exp(np.log(values).mean()))
+def geomean(values: Sequence[float] | np.ndarray) -> float:
+    return float(np.exp(np.log(np.asarray(values, dtype=float)).mean()))
 
 
 def compare(
@@ -92,8 +93,8 @@ def _one(
     return Change(
         phase,
         stat,
-        round(_geomean(b), 3),
-        round(_geomean(c), 3),
+        round(geomean(b), 3),
+        round(geomean(c), 3),
         round(ratio, 4),
         round(low, 4),
         round(high, 4),

@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from harness.analysis.benchmarks import Benchmarks
 from harness.nightly.changepoint import change_points
-from harness.nightly.compare import STATS
+from harness.nightly.compare import STATS, geomean
 from harness.report.plots import COLOURS, plt, png_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "report"
@@ -52,7 +52,7 @@ def trends_page(
             )
             base = (baseline or {}).get("trials", {}).get(phase, {}).get(stat)
             if base:
-                level = float(sum(base) / len(base))
+                level = geomean(base)  # as the nights are drawn
                 ax.axhline(level, color=COLOURS[stat], ls="--", lw=0.8)
             for k in change_points([v for _, v in points]):
                 night_index = points[k][0]

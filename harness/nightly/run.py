@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 from harness.load.command import locust_command
 from harness.load.rundir import now_iso, write_json
 from harness.nightly.baseline import baseline_dir, load_baseline
-from harness.nightly.compare import Change, compare
+from harness.nightly.compare import Change, compare, geomean, overall
 from harness.nightly.history import append_night, history_dir, load_history
 from harness.nightly.pages import night_page, trends_page
 from harness.nightly.replicates import Side, replicate_kind, side_from_runs
@@ -95,11 +95,7 @@ def nightly(s: Settings) -> int:
     baseline, baseline_body = load_baseline(baseline_file)
     current = side_from_runs(trials, s.warmup_s)
     kind, changes = compare_sides(baseline, current, s)
-    verdict = (
-        "invalid"
-        if reasons
-        else ("regression" if any(c.verdict == "regression" for c in changes) else "no regression")
-    )
+    verdict = "invalid" if reasons else overall(changes)
     folder = s.reports / "nights" / night_id
     folder.mkdir(parents=True, exist_ok=True)
     night: dict[str, Any] = {
@@ -123,7 +119,7 @@ def nightly(s: Settings) -> int:
         ],
         "changes": [c.as_dict() for c in changes],
         "phases": {
-            phase: {stat: round(_geomean(v), 3) for stat, v in stats.items()}
+            phase: {stat: round(geomean(v), 3) for stat, v in stats.items()}
             for phase, stats in current.trials.items()
         },
     }
@@ -159,12 +155,6 @@ def nightly(s: Settings) -> int:
         print(f"  - {r}")
     print(f"nightly: {folder / 'night.html'}; trends {history_dir(s.reports) / 'trends.html'}")
     return EXIT[verdict]
-
-
-def _geomean(values: list[float]) -> float:
-    import math
-
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else 0.0
 
 
 def write_trends(reports: Path) -> Path:

@@ -179,16 +179,22 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
     phases = {}
     empty = np.array([], dtype=float)
     for name, h in hists.items():
-        values: list[int] = []
+        ok_us = np.array([], dtype=np.int64)
         if h.get("hdr"):
             hist = HdrHistogram.decode(h["hdr"])
-            for item in hist.get_recorded_iterator():
-                values += [
-                    hist.get_highest_equivalent_value(item.value_iterated_to)
-                ] * item.count_at_value_iterated_to
+            buckets = [
+                (
+                    hist.get_highest_equivalent_value(b.value_iterated_to),
+                    b.count_at_value_iterated_to,
+                )
+                for b in hist.get_recorded_iterator()
+            ]
+            if buckets:  # ascending values; one array element per sample, built by numpy
+                values, counts = (np.array(c, dtype=np.int64) for c in zip(*buckets, strict=True))
+                ok_us = np.repeat(values, counts)
         errors = Counter({str(k): int(v) for k, v in h.get("errors", {}).items()})
         phases[name] = PhaseData(
-            np.sort(np.array(values, dtype=np.int64)),
+            ok_us,
             empty,
             empty,
             np.array([], dtype=object),

@@ -85,7 +85,7 @@ class ProcessResults:
         self._shipped = Accounting()
         self._hists: dict[str, HdrHistogram] = {}
         self._errors: Counter[tuple[str, str]] = Counter()
-        self._rows: list[tuple[object, ...]] = []
+        self._rows: list[PhaseSample] = []
         self.writer: SampleWriter | None = None
 
     def record(self, sample: PhaseSample) -> None:
@@ -97,26 +97,30 @@ class ProcessResults:
             hist.record_value(min(max(sample.duration_us, 1), MAX_US))
         else:
             self._errors[(sample.phase, sample.error or "unknown")] += 1
-        self._rows.append(
-            (
-                sample.session_id,
-                sample.phase,
-                f"{sample.start:.6f}",
-                sample.duration_us,
-                int(sample.ok),
-                sample.error or "",
-                sample.attempt,
-                self.worker_id,
-            )
-        )
+        self._rows.append(sample)  # formatted when flushed, off the reader's path
         if self.fire_request is not None:
             self.fire_request(sample)
 
     def flush_rows(self) -> None:
         """Write buffered raw rows (kept in memory until a writer is attached)."""
         if self.writer is not None and self._rows:
-            rows, self._rows = self._rows, []
-            self.writer.write(rows)
+            samples, self._rows = self._rows, []
+            w = self.worker_id
+            self.writer.write(
+                [
+                    (
+                        s.session_id,
+                        s.phase,
+                        f"{s.start:.6f}",
+                        s.duration_us,
+                        int(s.ok),
+                        s.error or "",
+                        s.attempt,
+                        w,
+                    )
+                    for s in samples
+                ]
+            )
 
     def take_delta(self) -> dict[str, Any]:
         """Everything since the last call, msgpack-safe, and reset."""

@@ -24,11 +24,23 @@ def run(
 ) -> RunData:
     info: dict[str, Any] = {
         "run_id": "synthetic",
-        "accounting": {"total": {"started": 1000, "ready": 990, "completed": 980,
-                                 "failed": failed or {}, "interrupted": 0, "in_flight": 0}},
-        "health": {"valid": valid, "reasons": [] if valid else ["process x: event-loop lag p99 50 ms > tolerance 10 ms"],
-                   "loop_lag_p99_ms": 2.0 if valid else 50.0, "cpu_max_pct": 40.0},
-    }  # fmt: skip
+        "accounting": {
+            "total": {
+                "started": 1000,
+                "ready": 990,
+                "completed": 980,
+                "failed": failed or {},
+                "interrupted": 0,
+                "in_flight": 0,
+            }
+        },
+        "health": {
+            "valid": valid,
+            "reasons": [] if valid else ["process x: event-loop lag p99 50 ms > tolerance 10 ms"],
+            "loop_lag_p99_ms": 2.0 if valid else 50.0,
+            "cpu_max_pct": 40.0,
+        },
+    }
     return RunData(Path("."), info, phases, 0.0, 900, 1000, "raw samples")
 
 
@@ -109,3 +121,46 @@ def test_error_budget() -> None:
         "limit_rate": 0.01,
         "status": "fail",
     }
+
+
+def test_a_run_with_only_merged_histograms_is_analysed_within_their_precision(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from hdrh.histogram import HdrHistogram
+
+    from harness.analysis.rundata import load_run
+    from harness.load.results import new_histogram
+
+    values = np.random.default_rng(9).lognormal(13, 0.3, 5000).astype(np.int64)
+    hist: HdrHistogram = new_histogram()
+    for v in values:
+        hist.record_value(int(v))
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": "h"}))
+    (tmp_path / "histograms.json").write_text(
+        json.dumps(
+            {
+                "phases": {
+                    "ready": {
+                        "count": 5000,
+                        "errors": {"dropped": 2},
+                        "hdr": hist.encode().decode(),
+                    }
+                }
+            }
+        )
+    )
+    data = load_run(tmp_path)
+    ready = data.phases["ready"]
+    assert (
+        data.source == "merged histograms"
+        and ready.count == 5000
+        and ready.errors == {"dropped": 2}
+    )
+    assert np.all(np.diff(ready.ok_us) >= 0)
+    for q in (50, 95, 99):
+        exact = np.percentile(values, q, method="inverted_cdf")
+        assert (
+            abs(np.percentile(ready.ok_us, q, method="inverted_cdf") - exact) <= exact * 0.001 + 1
+        )

@@ -49,12 +49,19 @@ def _add(table: Replicates, phase: str, values: dict[str, float]) -> None:
         table.setdefault(phase, {}).setdefault(stat, []).append(value)
 
 
-def side_from_runs(run_dirs: list[Path], warmup_s: float = 0.0) -> Side:
+def side_from_runs(run_dirs: list[Path], warmup_s: float = 0.0, require_valid: bool = True) -> Side:
+    """Replicates of these runs. A run whose harness health was invalid is refused (its figures
+    include the harness's own queueing) unless `require_valid` is off, as the nightly, which
+    reports invalid trials itself, turns it."""
     if not run_dirs:
         raise HarnessError("no runs given")
     side: Side | None = None
     for run_dir in run_dirs:
         run = read_run_json(run_dir)
+        health = run.get("health") or {}
+        if require_valid and health.get("valid") is not True:
+            why = "; ".join(health.get("reasons", [])) or "no harness health recorded"
+            raise HarnessError(f"{run_dir}: not a valid run to compare ({why})")
         data = load_run(run_dir, warmup_s)
         scenario, target = run.get("scenario"), target_key(run)
         if side is None:

@@ -71,17 +71,44 @@ def test_nightly_against_documented_then_degraded(tmp_path: Path) -> None:
     assert trends.count("<img") >= 3
 
 
+def run_info(scenario: str, valid: bool = True) -> dict[str, object]:
+    reasons = [] if valid else ["process local: event-loop lag p99 80.0 ms > tolerance 10 ms"]
+    return {
+        "schema_version": 1,
+        "scenario": scenario,
+        "target": "ws://x:1",
+        "health": {"valid": valid, "reasons": reasons},
+    }
+
+
+def write_run(folder: Path, scenario: str, valid: bool = True) -> None:
+    (folder / "samples").mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(run_info(scenario, valid)))
+    (folder / "samples" / "local.csv").write_text(
+        "session_id,phase,start,duration_us,ok,error,attempt,worker\n"
+        + "".join(f"s{i},ready,{i}.0,{500000 + i},1,,0,local\n" for i in range(50))
+    )
+
+
+def test_saturated_runs_are_neither_a_baseline_nor_compared(tmp_path: Path) -> None:
+    good, saturated = tmp_path / "good", tmp_path / "saturated"
+    write_run(good, "nightly")
+    write_run(saturated, "nightly", valid=False)
+    for args in (
+        ["baseline", "set", str(saturated), "--reports-dir", str(tmp_path / "r")],
+        ["compare", str(good), str(saturated)],
+    ):
+        result = run_harness(*args)
+        assert result.returncode == 2, result
+        assert "not a valid run to compare (process local: event-loop lag p99" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "baseline" / "baseline.json").exists()
+
+
 def test_compare_refuses_mismatched_set_ups(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    for folder, scenario in ((a, "smoke"), (b, "baseline")):
-        (folder / "samples").mkdir(parents=True)
-        (folder / "run.json").write_text(
-            json.dumps({"schema_version": 1, "scenario": scenario, "target": "ws://x:1"})
-        )
-        (folder / "samples" / "local.csv").write_text(
-            "session_id,phase,start,duration_us,ok,error,attempt,worker\n"
-            + "".join(f"s{i},ready,{i}.0,{500000 + i},1,,0,local\n" for i in range(50))
-        )
+    write_run(a, "smoke")
+    write_run(b, "baseline")
     result = run_harness("compare", str(a), str(b))
     assert result.returncode == 2
     assert (

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.analysis.benchmarks import Benchmarks
 from harness.analysis.rundata import RunData
+from harness.analysis.stats import percentile
 from harness.load.results import phase_order
 
 COLOURS = {"p50": "#2b8a3e", "p95": "#e67700", "p99": "#c92a2a"}
@@ -31,6 +32,14 @@ def bucket_seconds(data: RunData) -> float:
     return float(max(1, round(span / 60)))
 
 
+def _percentile_lines(ax: Any, sorted_values: np.ndarray) -> None:
+    """p50, p95, p99 as vertical lines, by the report's one percentile method."""
+    for stat in ("p50", "p95", "p99"):
+        ax.axvline(
+            percentile(sorted_values, float(stat[1:])), color=COLOURS[stat], lw=1.2, label=stat
+        )
+
+
 def distributions(data: RunData, bench: Benchmarks) -> bytes:
     phases = sorted((p for p, d in data.phases.items() if d.count), key=phase_order)
     fig, axes = plt.subplots(len(phases), 1, figsize=(9, 1.9 * len(phases) + 0.4), squeeze=False)
@@ -46,13 +55,7 @@ def distributions(data: RunData, bench: Benchmarks) -> bytes:
             low, high = min(low, lo), max(high, hi)
         pad = (high - low) * 0.05 or 1
         ax.hist(ms, bins=80, range=(max(0, low - pad), high + pad), color="#495057")
-        for stat, q in (("p50", 50), ("p95", 95), ("p99", 99)):
-            ax.axvline(
-                float(np.percentile(ms, q, method="inverted_cdf")),
-                color=COLOURS[stat],
-                lw=1.2,
-                label=stat,
-            )
+        _percentile_lines(ax, ms)
         ax.set_title(f"{phase} ({len(ms)} samples)", fontsize=9, loc="left")
         ax.set_xlabel("ms", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -74,8 +77,8 @@ def _series(
     groups = np.split(values, edges)
     keys = bucket[np.concatenate(([0], edges))]
     out = {"t": keys * step, "count": np.array([len(g) for g in groups])}
-    for stat, q in (("p50", 50), ("p95", 95), ("p99", 99)):
-        out[stat] = np.array([g[min(len(g), int(np.ceil(q / 100 * len(g)))) - 1] for g in groups])
+    for stat in ("p50", "p95", "p99"):
+        out[stat] = np.array([percentile(g, float(stat[1:])) for g in groups])
     return out
 
 
@@ -142,13 +145,7 @@ def reconnects(data: RunData) -> bytes | None:
     back = d.ok_start + recovery_s - data.t0  # when each session was ready again
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.8))
     left.hist(recovery_s, bins=40, color="#495057")
-    for stat, q in (("p50", 50), ("p95", 95), ("p99", 99)):
-        left.axvline(
-            float(np.percentile(recovery_s, q, method="inverted_cdf")),
-            color=COLOURS[stat],
-            lw=1.2,
-            label=stat,
-        )
+    _percentile_lines(left, recovery_s)
     left.set_title(f"recovery time of {len(recovery_s)} reconnects", fontsize=9, loc="left")
     left.set_xlabel("s from the drop to ready again", fontsize=8)
     left.legend(fontsize=7)

@@ -48,34 +48,42 @@ def inspect_page(page: Path, expression: str) -> dict[str, Any]:
 
 
 def _drive(ws: websocket.WebSocket, page: Path, expression: str) -> dict[str, Any]:
-    ids = iter(range(1, 1000))
+    """Navigate, wait until document.readyState is complete (polled: no event to miss), then
+    evaluate `expression`; console errors and exceptions are collected all along."""
+    ids = iter(range(1, 10_000))
+    errors: list[str] = []
 
-    def call(method: str, **params: Any) -> int:
+    def call(method: str, **params: Any) -> Any:
         n = next(ids)
         ws.send(json.dumps({"id": n, "method": method, "params": params}))
-        return n
+        while True:
+            message = json.loads(ws.recv())
+            if message.get("id") == n:
+                return message.get("result", {})
+            _collect(message, errors)
+
+    def evaluate(js: str) -> Any:
+        return call("Runtime.evaluate", expression=js, returnByValue=True)["result"].get("value")
 
     for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
         call(domain)
     call("Page.navigate", url=page.resolve().as_uri())
-    errors: list[str] = []
     loaded = False
-    result_id = None
-    value = None
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        message = json.loads(ws.recv())
-        method = message.get("method")
-        if method == "Runtime.exceptionThrown":
-            errors.append(str(message["params"]["exceptionDetails"]))
-        elif method == "Runtime.consoleAPICalled" and message["params"]["type"] == "error":
-            errors.append(str(message["params"]["args"]))
-        elif method == "Log.entryAdded" and message["params"]["entry"]["level"] == "error":
-            errors.append(message["params"]["entry"]["text"])
-        elif method == "Page.loadEventFired" and not loaded:
-            loaded = True
-            result_id = call("Runtime.evaluate", expression=expression, returnByValue=True)
-        elif result_id is not None and message.get("id") == result_id:
-            value = message["result"]["result"].get("value")
-            break
+    while not loaded and time.monotonic() < deadline:
+        loaded = evaluate("document.readyState") == "complete"
+        if not loaded:
+            time.sleep(0.1)
+    value = evaluate(expression) if loaded else None
     return {"loaded": loaded, "errors": errors, "value": value}
+
+
+def _collect(message: dict[str, Any], errors: list[str]) -> None:
+    method = message.get("method")
+    params = message.get("params", {})
+    if method == "Runtime.exceptionThrown":
+        errors.append(str(params["exceptionDetails"]))
+    elif method == "Runtime.consoleAPICalled" and params["type"] == "error":
+        errors.append(str(params["args"]))
+    elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+        errors.append(params["entry"]["text"])

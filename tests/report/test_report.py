@@ -88,10 +88,10 @@ def test_report_renders_in_a_real_browser(documented_run: Path) -> None:
         " verdict: document.getElementById('verdict').textContent,"
         " checks: document.querySelectorAll('#checks tr').length})",
     )
-    assert seen["loaded"] and seen["errors"] == []
+    assert seen["loaded"] and seen["errors"] == [], seen
     value = json.loads(seen["value"])
     assert len(value["images"]) >= 4 and all(value["images"]), value
-    assert "PASS" in value["verdict"] and value["checks"] >= 6
+    assert "PASS" in value["verdict"] and value["checks"] >= 6, value
 
 
 def test_no_secret_reaches_any_output(tmp_path: Path) -> None:

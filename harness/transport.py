@@ -1,18 +1,19 @@
 """Drives a ClientSession over a real socket with websocket-client.
 
-Works in a plain process (the reader is a thread) and under Locust's gevent monkey-patching
-(the reader is a greenlet). The `connect` phase runs from the start of the TCP connect to
-the parsed `101`; the host name is resolved once beforehand and cached, because under
-gevent a lookup is a hop to a thread pool, which is the harness's delay, not the platform's.
-Every frame is timestamped by the reader the moment `recv_frame` returns it.
+Works in a plain process and under Locust's gevent monkey-patching, in the caller's thread
+(or greenlet), which reads the frames while it waits. The `connect` phase runs from the
+start of the TCP connect to the parsed `101`; the host name is resolved once beforehand and
+cached, because under gevent a lookup is a hop to a thread pool, which is the harness's
+delay, not the platform's.
+Every frame carries the time its bytes arrived (the kernel's, where it gives one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,6 +153,9 @@ class BufferedSocket:
     def gettimeout(self) -> float | None:  # asked before every read
         return self._sock.gettimeout()
 
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
     def __getattr__(self, name: str) -> object:
         return getattr(self._sock, name)
 
@@ -178,7 +182,13 @@ def describe(exc: BaseException) -> str:
 
 
 class Connection:
-    """One socket for one ClientSession at a time (call open() again to reconnect)."""
+    """One socket for one ClientSession at a time (call open() again to reconnect).
+
+    No reader thread: the caller's thread (a Locust user's greenlet) reads the frames while
+    it waits in run_until. A frame that arrives while nobody waits keeps its kernel arrival
+    time, so nothing is lost by reading late; and one thread per connection means no locks,
+    no condition variable and no hand-over between a reader and the user (each cost CPU on
+    every frame)."""
 
     def __init__(
         self, session: ClientSession, tls: TlsOptions | None = None, hook: FrameHook | None = None
@@ -188,9 +198,8 @@ class Connection:
         self.tls = tls or TlsOptions()
         self.hook = hook
         self.detail = ""  # what went wrong, in words, for the last failure
-        self._lock = threading.Condition()
         self._ws: websocket.WebSocket | None = None
-        self._reader: threading.Thread | None = None
+        self._socket: BufferedSocket | None = None
         self._closing = False
 
     # -- opening -----------------------------------------------------------------------------
@@ -208,16 +217,14 @@ class Connection:
         try:
             family, address = resolve(host, port)
         except OSError as exc:
-            with self._lock:
-                self.session.connect(at)
-                self.detail = f"cannot resolve {host}: {exc}"
-                self.session.connect_failed(ErrorClass.CONNECTION_REFUSED)
-            return False
-        with self._lock:
             self.session.connect(at)
+            self.detail = f"cannot resolve {host}: {exc}"
+            self.session.connect_failed(ErrorClass.CONNECTION_REFUSED)
+            return False
+        self.session.connect(at)
         deadline = self.clock.now() + timeout
         sock = socket.socket(family, socket.SOCK_STREAM)
-        ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
+        ws = websocket.WebSocket(skip_utf8_validation=True)  # one thread: no locks needed
         try:
             sock.settimeout(timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -232,37 +239,31 @@ class Connection:
             at = self.clock.now()
             sock.close()
             self.detail = describe(exc)
-            with self._lock:
-                if self.session.state is State.CONNECTING:
-                    self.session.connect_failed(classify(exc), at)
+            if self.session.state is State.CONNECTING:
+                self.session.connect_failed(classify(exc), at)
             return False
         at = buffered.arrived or self.clock.now()  # when the 101 arrived
-        sock.settimeout(None)
-        with self._lock:
-            self._ws, self._closing = ws, False
-            self.session.opened(at)
-        self._reader = threading.Thread(target=self._read, args=(ws, buffered), daemon=True)
-        self._reader.start()
+        self._ws, self._socket, self._closing = ws, buffered, False
+        self.session.opened(at)
         return True
 
     # -- driving -----------------------------------------------------------------------------
 
     def run_until(self, done: Callable[[], bool], timeout: float) -> bool:
-        """Keep the session's deadlines (auth, heartbeats, timeouts) until `done()` holds,
-        the connection ends, or `timeout` seconds pass. Returns `done()`."""
+        """Read frames and keep the session's deadlines (auth, heartbeats, timeouts) until
+        `done()` holds, the connection ends, or `timeout` seconds pass. Returns `done()`."""
         end = self.clock.now() + timeout
-        with self._lock:
-            while True:
-                now = self.clock.now()
-                self.session.poll(now)
-                self._flush()
-                if done():
-                    return True
-                if not self.is_open() or now >= end:
-                    return done()
-                deadline = self.session.next_deadline()
-                wait = min(end, deadline if deadline is not None else end) - now
-                self._lock.wait(max(wait, 0.0))
+        while True:
+            now = self.clock.now()
+            self.session.poll(now)
+            self._flush()
+            if done():
+                return True
+            if not self.is_open() or now >= end:
+                return done()
+            deadline = self.session.next_deadline()
+            wait = min(end, deadline if deadline is not None else end) - now
+            self._receive(wait)
 
     def wait_ready(self) -> bool:
         """Run until READY (True) or the connection failed or timed out (False)."""
@@ -271,111 +272,124 @@ class Connection:
 
     def chat(self, content: str, typing: bool = False) -> str | None:
         """Send (or queue) a user message, after a `typing` indicator if asked; its id."""
-        with self._lock:
-            if typing and self.session.state is State.READY:
-                self.session.send_typing(True)
-            message_id = self.session.send_chat(content)
-            self._flush()
+        if typing and self.session.state is State.READY:
+            self.session.send_typing(True)
+        message_id = self.session.send_chat(content)
+        self._flush()
         return message_id
 
     def ping(self) -> None:
         """Send a heartbeat now (besides the session's own every heartbeat interval)."""
-        with self._lock:
-            self.session.send_ping()
-            self._flush()
+        self.session.send_ping()
+        self._flush()
 
     def is_open(self) -> bool:
         return self.session.state in (State.CONNECTED, State.READY, State.DISCONNECTING)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Close handshake: send 1000, wait for the platform's close, then the socket goes."""
-        with self._lock:
-            ws = self._ws
-            if ws is None:
-                return
-            if self.session.state is not State.DISCONNECTING:
-                self.session.close()
-            self._closing = True
-            try:
-                ws.send_close(1000)
-            except (OSError, websocket.WebSocketException):
-                ws.abort()
-        if self._reader is not None:
-            self._reader.join(timeout)
-            if self._reader.is_alive():
-                ws.abort()
-                self._reader.join(timeout)
+        """Close handshake: send 1000, read until the platform's close, then the socket goes."""
+        ws = self._ws
+        if ws is None:
+            return
+        if self.session.state is not State.DISCONNECTING:
+            self.session.close()
+        self._send_close()
+        end = self.clock.now() + timeout
+        while self._ws is not None:
+            wait = end - self.clock.now()
+            if wait <= 0:
+                self._lost()
+                break
+            self._receive(wait)
 
     def abort(self) -> None:
         """Drop the socket without a close handshake, on purpose: nothing in flight counts as
         a platform failure (the run ended under it)."""
-        with self._lock:
-            self.session.close()
-            ws = self._ws
+        self.session.close()
+        ws = self._ws
         if ws is not None:
             ws.abort()
+            self._lost()
 
     # -- internals ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        """Send the session's outbox (caller holds the lock)."""
+        """Send the session's outbox."""
         frames = self.session.data_to_send()
-        if not frames:
+        ws, sock = self._ws, self._socket
+        if not frames or ws is None or sock is None:
             return
-        ws = self._ws
-        if ws is None:
-            return
+        sock.settimeout(self.session.settings.connection_timeout_s)
         for frame in frames:
             try:
                 ws.send(frame)
             except (OSError, websocket.WebSocketException):
-                ws.abort()  # the reader sees the loss and reports it
+                self._lost()
                 return
             if self.hook is not None:
                 self.hook("send", frame, self.clock.now())
         if self.session.state is State.DISCONNECTING and not self._closing:
-            # The session gave up (ready timeout): close the socket for it.
-            self._closing = True
-            try:
-                ws.send_close(1000)
-            except (OSError, websocket.WebSocketException):
-                ws.abort()
+            self._send_close()  # the session gave up (ready timeout): close the socket for it
 
-    def _read(self, ws: websocket.WebSocket, buffered: BufferedSocket) -> None:
-        code: int | None = None
-        reason = ""
+    def _send_close(self) -> None:
+        if self._closing or self._ws is None:
+            return
+        self._closing = True
         try:
-            while True:
-                frame = ws.recv_frame()
-                at = buffered.arrived or self.clock.now()
-                if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-                    ws.cont_frame.validate(frame)
-                    ws.cont_frame.add(frame)
-                    if not ws.cont_frame.is_fire(frame):
-                        continue
-                    _, whole = ws.cont_frame.extract(frame)
-                    with self._lock:
-                        event = self.session.receive(whole.data, at)
-                        if self.hook is not None:
-                            self.hook("recv", event, at)
-                        self.session.poll(self.clock.now())
-                        self._flush()
-                        self._lock.notify_all()
-                elif frame.opcode == ABNF.OPCODE_CLOSE:
-                    if len(frame.data) >= 2:
-                        code = struct.unpack("!H", frame.data[:2])[0]
-                        reason = frame.data[2:].decode("utf-8", "replace")
-                    if not self._closing:
-                        ws.send_close(code or 1000)  # echo, completing the handshake
-                    break
-                elif frame.opcode == ABNF.OPCODE_PING:
-                    ws.pong(frame.data)
+            self._ws.send_close(1000)
+        except (OSError, websocket.WebSocketException):
+            self._lost()
+
+    def _receive(self, wait: float) -> None:
+        """Handle the next frame if it comes within `wait` seconds (a partly read frame is
+        kept by websocket-client and finished on the next call)."""
+        ws, sock = self._ws, self._socket
+        if ws is None or sock is None:
+            return
+        sock.settimeout(max(wait, 0.0005))
+        try:
+            frame = ws.recv_frame()
+        except websocket.WebSocketTimeoutException:
+            return  # nothing came: back to the session's deadlines
         except (OSError, websocket.WebSocketException, ValueError):
-            pass  # no close frame: the connection was lost (code stays None)
-        finally:
-            at = self.clock.now()
-            ws.shutdown()
-            with self._lock:
-                self._ws = None
-                self.session.closed(code, reason, at)
-                self._lock.notify_all()
+            self._lost()  # no close frame: the connection was lost
+            return
+        at = sock.arrived or self.clock.now()
+        if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+            try:
+                ws.cont_frame.validate(frame)
+            except websocket.WebSocketException:
+                self._lost()
+                return
+            ws.cont_frame.add(frame)
+            if ws.cont_frame.is_fire(frame):
+                _, whole = ws.cont_frame.extract(frame)
+                event = self.session.receive(whole.data, at)
+                if self.hook is not None:
+                    self.hook("recv", event, at)
+        elif frame.opcode == ABNF.OPCODE_CLOSE:
+            code: int | None = None
+            reason = ""
+            if len(frame.data) >= 2:
+                code = struct.unpack("!H", frame.data[:2])[0]
+                reason = frame.data[2:].decode("utf-8", "replace")
+            if not self._closing:
+                self._closing = True
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    ws.send_close(code or 1000)  # echo, completing the handshake
+            self._ended(code, reason, at)
+        elif frame.opcode == ABNF.OPCODE_PING:
+            try:
+                ws.pong(frame.data)
+            except (OSError, websocket.WebSocketException):
+                self._lost()
+
+    def _lost(self) -> None:
+        self._ended(None, "", self.clock.now())
+
+    def _ended(self, code: int | None, reason: str, at: float) -> None:
+        ws, self._ws, self._socket = self._ws, None, None
+        if ws is None:
+            return
+        ws.shutdown()
+        self.session.closed(code, reason, at)

@@ -56,7 +56,7 @@ class RunContext:
 
     def message(self) -> str:
         length = min(self.knobs.message_length, self.settings.max_message_length)
-        text = " ".join(self.rng.choice(WORDS) for _ in range(length // 3 + 1))
+        text = " ".join(self.rng.choices(WORDS, k=length // 3 + 1))
         return text[:length] or "hi"
 
 

@@ -86,6 +86,7 @@ class BufferedSocket:
 
     websocket-client reads the handshake response a byte at a time and each frame in two or
     three reads: about 220 syscalls per lifecycle, which made the harness the bottleneck.
+    websocket-client does the handshake over it; the harness reads frames with read_frame.
 
     `arrived` is when the latest bytes reached this machine, on the session's monotonic
     clock. With kernel timestamps (SO_TIMESTAMPNS, plain TCP on Linux) that is the moment
@@ -96,6 +97,7 @@ class BufferedSocket:
         self._sock = sock
         self._clock = clock
         self._buffer = b""
+        self.eof = False
         self.arrived: float | None = None
         self.kernel_timestamps = False
         if not isinstance(sock, ssl.SSLSocket):
@@ -106,20 +108,50 @@ class BufferedSocket:
                 pass
 
     def recv(self, size: int) -> bytes:
-        if not self._buffer:
+        if not self._buffer and not self.eof:
             self._fill()
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 
     def _fill(self) -> None:
-        if not self._buffer:
-            if self.kernel_timestamps:
-                data, ancillary, _, _ = self._sock.recvmsg(65536, _TIMESTAMP_SPACE)
-                self.arrived = self._arrival(ancillary)
-            else:
-                data = self._sock.recv(65536)
-                self.arrived = self._clock.now()
-            self._buffer = data
+        """Append what the socket has (waiting up to its timeout); EOF appends nothing."""
+        if self.kernel_timestamps:
+            data, ancillary, _, _ = self._sock.recvmsg(65536, _TIMESTAMP_SPACE)
+            self.arrived = self._arrival(ancillary)
+        else:
+            data = self._sock.recv(65536)
+            self.arrived = self._clock.now()
+        self._buffer += data
+        if not data:
+            self.eof = True
+
+    def read_frame(self) -> tuple[bool, int, bytes]:
+        """(fin, opcode, payload) of the platform's next WebSocket frame (RFC 6455 5.2).
+
+        Raises TimeoutError when none completes within the socket's timeout (a partial
+        frame stays buffered for the next call) and ConnectionError when the connection
+        ends or breaks the protocol. websocket-client's own reader took about 20 Python
+        calls per frame through four layers; this is the harness's hot path."""
+        while True:
+            buffer = self._buffer
+            have = len(buffer)
+            if have >= 2:
+                first, second = buffer[0], buffer[1]
+                if first & 0x70 or second & 0x80:
+                    raise ConnectionError("protocol error: reserved bits or a masked frame")
+                length, start = second & 0x7F, 2
+                if length == 126 and have >= 4:
+                    length, start = int.from_bytes(buffer[2:4], "big"), 4
+                elif length == 127 and have >= 10:
+                    length, start = int.from_bytes(buffer[2:10], "big"), 10
+                if length < 126 or start > 2:
+                    end = start + length
+                    if have >= end:
+                        self._buffer = buffer[end:]
+                        return bool(first & 0x80), first & 0x0F, buffer[start:end]
+            if self.eof:
+                raise ConnectionError("connection closed")
+            self._fill()
 
     def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
         now = self._clock.now()
@@ -136,9 +168,11 @@ class BufferedSocket:
         line = b""
         while True:
             if not self._buffer:
+                if self.eof:
+                    return line  # connection closed
                 self._fill()
                 if not self._buffer:
-                    return line  # connection closed
+                    return line
             end = self._buffer.find(b"\n")
             if end >= 0:
                 line += self._buffer[: end + 1]
@@ -200,6 +234,7 @@ class Connection:
         self.detail = ""  # what went wrong, in words, for the last failure
         self._ws: websocket.WebSocket | None = None
         self._socket: BufferedSocket | None = None
+        self._fragments: list[bytes] = []
         self._closing = False
 
     # -- opening -----------------------------------------------------------------------------
@@ -243,7 +278,7 @@ class Connection:
                 self.session.connect_failed(classify(exc), at)
             return False
         at = buffered.arrived or self.clock.now()  # when the 101 arrived
-        self._ws, self._socket, self._closing = ws, buffered, False
+        self._ws, self._socket, self._closing, self._fragments = ws, buffered, False, []
         self.session.opened(at)
         return True
 
@@ -341,46 +376,41 @@ class Connection:
             self._lost()
 
     def _receive(self, wait: float) -> None:
-        """Handle the next frame if it comes within `wait` seconds (a partly read frame is
-        kept by websocket-client and finished on the next call)."""
+        """Handle the next frame if it comes within `wait` seconds."""
         ws, sock = self._ws, self._socket
         if ws is None or sock is None:
             return
         sock.settimeout(max(wait, 0.0005))
         try:
-            frame = ws.recv_frame()
-        except websocket.WebSocketTimeoutException:
+            fin, opcode, payload = sock.read_frame()
+        except TimeoutError:
             return  # nothing came: back to the session's deadlines
-        except (OSError, websocket.WebSocketException, ValueError):
-            self._lost()  # no close frame: the connection was lost
+        except OSError:  # ConnectionError included: lost without a close frame
+            self._lost()
             return
         at = sock.arrived or self.clock.now()
-        if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-            try:
-                ws.cont_frame.validate(frame)
-            except websocket.WebSocketException:
-                self._lost()
-                return
-            ws.cont_frame.add(frame)
-            if ws.cont_frame.is_fire(frame):
-                _, whole = ws.cont_frame.extract(frame)
-                event = self.session.receive(whole.data, at)
+        if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+            self._fragments.append(payload)
+            if fin:
+                data = b"".join(self._fragments) if len(self._fragments) > 1 else payload
+                self._fragments = []
+                event = self.session.receive(data, at)
                 if self.hook is not None:
                     self.hook("recv", event, at)
-        elif frame.opcode == ABNF.OPCODE_CLOSE:
+        elif opcode == ABNF.OPCODE_CLOSE:
             code: int | None = None
             reason = ""
-            if len(frame.data) >= 2:
-                code = struct.unpack("!H", frame.data[:2])[0]
-                reason = frame.data[2:].decode("utf-8", "replace")
+            if len(payload) >= 2:
+                code = struct.unpack("!H", payload[:2])[0]
+                reason = payload[2:].decode("utf-8", "replace")
             if not self._closing:
                 self._closing = True
                 with contextlib.suppress(OSError, websocket.WebSocketException):
                     ws.send_close(code or 1000)  # echo, completing the handshake
             self._ended(code, reason, at)
-        elif frame.opcode == ABNF.OPCODE_PING:
+        elif opcode == ABNF.OPCODE_PING:
             try:
-                ws.pong(frame.data)
+                ws.pong(payload)
             except (OSError, websocket.WebSocketException):
                 self._lost()
 

@@ -107,3 +107,53 @@ def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival() -> No
         assert buffered.arrived - sent_at >= 0.1
     b.close()
     a.close()
+
+
+def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout() -> None:
+    import socket
+
+    import pytest
+
+    from harness.transport import BufferedSocket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    a = socket.create_connection(server.getsockname())
+    b, _ = server.accept()
+    server.close()
+    buffered = BufferedSocket(a, MonotonicClock())
+    buffered.settimeout(0.05)
+    long = b"x" * 300  # a 16-bit length
+    b.sendall(b"\x01\x03abc" + b"\x80\x02de" + b"\x81\x7e" + len(long).to_bytes(2, "big"))
+    assert buffered.read_frame() == (False, 1, b"abc")  # a first fragment
+    assert buffered.read_frame() == (True, 0, b"de")  # its continuation, final
+    with pytest.raises(TimeoutError):  # header read, payload not yet sent
+        buffered.read_frame()
+    b.sendall(long[:100])
+    with pytest.raises(TimeoutError):
+        buffered.read_frame()
+    b.sendall(long[100:] + b"\x89\x00" + b"\x81\x82mask")  # then a ping, then a masked frame
+    assert buffered.read_frame() == (True, 1, long)
+    assert buffered.read_frame() == (True, 9, b"")
+    with pytest.raises(ConnectionError):  # a server must not mask its frames
+        buffered.read_frame()
+    a.close()
+    b.close()
+
+
+def test_read_frame_reports_the_end_of_the_connection() -> None:
+    import socket
+
+    import pytest
+
+    from harness.transport import BufferedSocket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    a = socket.create_connection(server.getsockname())
+    b, _ = server.accept()
+    server.close()
+    buffered = BufferedSocket(a, MonotonicClock())
+    b.sendall(b"\x81\x05hel")  # a frame cut short by the end of the connection
+    b.close()
+    with pytest.raises(ConnectionError):
+        buffered.read_frame()
+    a.close()

@@ -95,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--auth-timeout-ms", type=float, default=10_000.0)
     serve.add_argument(
-        "--ground-truth", type=Path, help="write per-session events to this directory"
+        "--ground-truth",
+        type=Path,
+        help="write per-session events to this directory (auth stamped by the kernel on "
+        "arrival; runs on asyncio's own loop instead of uvloop)",
     )
     serve.add_argument("--seed", type=int, help="seed the profile's random draws")
     serve.add_argument("--workers", type=int, default=1, help="server processes on one port")

@@ -14,7 +14,6 @@ import contextlib
 import socket
 import ssl
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,10 +23,11 @@ from urllib.parse import urlsplit
 import websocket
 from websocket import ABNF
 
+from harness import kerneltime
 from harness.errors import ErrorClass
 from harness.protocol import messages as m
 from harness.protocol.clock import Clock
-from harness.protocol.session import ClientSession, State
+from harness.protocol.session import ClientSession, PhaseSample, State
 
 FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
 """Called with ("recv", event, at) and ("send", frame, at), in order; for logs, keep it cheap."""
@@ -77,10 +77,6 @@ def classify(exc: BaseException) -> ErrorClass:
     return ErrorClass.CONNECTION_REFUSED  # unreachable host, no route, lookup failure
 
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
-_TIMESTAMP_SPACE = socket.CMSG_SPACE(16)
-
-
 class BufferedSocket:
     """A socket whose small reads are served from one large one, timestamped by the kernel.
 
@@ -99,13 +95,8 @@ class BufferedSocket:
         self._buffer = b""
         self.eof = False
         self.arrived: float | None = None
-        self.kernel_timestamps = False
-        if not isinstance(sock, ssl.SSLSocket):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-                self.kernel_timestamps = True
-            except OSError:
-                pass
+        # recvmsg is not allowed on an SSL socket
+        self.kernel_timestamps = not isinstance(sock, ssl.SSLSocket) and kerneltime.enable(sock)
 
     def recv(self, size: int) -> bytes:
         if not self._buffer and not self.eof:
@@ -116,8 +107,12 @@ class BufferedSocket:
     def _fill(self) -> None:
         """Append what the socket has (waiting up to its timeout); EOF appends nothing."""
         if self.kernel_timestamps:
-            data, ancillary, _, _ = self._sock.recvmsg(65536, _TIMESTAMP_SPACE)
-            self.arrived = self._arrival(ancillary)
+            data, ancillary, _, _ = self._sock.recvmsg(65536, kerneltime.ANCILLARY_SPACE)
+            now = self._clock.now()
+            self.arrived = kerneltime.arrival(ancillary, now)
+            if self.arrived is None:  # accepted, but not delivered: stamp reads from now on
+                self.kernel_timestamps = False
+                self.arrived = now
         else:
             data = self._sock.recv(65536)
             self.arrived = self._clock.now()
@@ -152,16 +147,6 @@ class BufferedSocket:
             if self.eof:
                 raise ConnectionError("connection closed")
             self._fill()
-
-    def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
-        now = self._clock.now()
-        for level, kind, raw in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
-                seconds, nanoseconds = struct.unpack("qq", raw[:16])
-                waited = time.time() - (seconds + nanoseconds / 1e9)
-                return now - max(waited, 0.0)
-        self.kernel_timestamps = False  # accepted, but not delivered: stamp reads from now on
-        return now
 
     def readline(self) -> bytes:
         """One line with its newline (the handshake's header lines), from the buffer."""
@@ -290,8 +275,7 @@ class Connection:
         end = self.clock.now() + timeout
         while True:
             now = self.clock.now()
-            self.session.poll(now)
-            self._flush()
+            self._poll(now)
             if done():
                 return True
             if not self.is_open() or now >= end:
@@ -347,6 +331,21 @@ class Connection:
             self._lost()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _poll(self, now: float) -> None:
+        """The session's deadlines, then its outbox; the phase samples they end are passed
+        on after the frames are on the wire, so recording them (histograms, Locust's request
+        events) never sits between a phase's timestamp and its send (the auth's, above all)."""
+        session = self.session
+        sink, deferred = session.on_phase, list[PhaseSample]()
+        session.on_phase = deferred.append
+        try:
+            session.poll(now)
+        finally:
+            session.on_phase = sink
+        self._flush()
+        for sample in deferred:
+            sink(sample)
 
     def _flush(self) -> None:
         """Send the session's outbox."""

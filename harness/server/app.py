@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import ssl
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from harness import kerneltime
 from harness.protocol.clock import Clock, MonotonicClock
 from harness.protocol.messages import ENDPOINT
 from harness.protocol.platform import (
@@ -69,15 +71,63 @@ class ServerConfig:
         return "wss" if self.certfile else "ws"
 
 
-class TimedConnection(ServerConnection):
-    """Remembers when bytes last reached this connection (the event loop's I/O callback),
-    so the ground truth does not include the wait for the handler to be resumed."""
+class KernelStampedReads:
+    """Stands in for the socket of asyncio's own (selector) transport: its reads are
+    `recvmsg` calls that keep when the kernel received the bytes (harness/kerneltime.py).
 
+    uvloop's transports read inside libuv and drop that, so a platform whose ground truth
+    should not include its own event loop's delay runs on asyncio's loop (see workers.py).
+    This relies on the selector transport reading with `self._sock.recv` (CPython 3.11-3.13);
+    `install` returns None, and the loop's time is used, anywhere else (uvloop, TLS)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.arrived: float | None = None
+
+    @classmethod
+    def install(cls, transport: asyncio.BaseTransport) -> KernelStampedReads | None:
+        sock = getattr(transport, "_sock", None)
+        if type(sock) is not socket.socket or not kerneltime.enable(sock):
+            return None
+        reads = cls(sock)
+        transport._sock = reads  # type: ignore[attr-defined]
+        return reads
+
+    def recv(self, size: int) -> bytes:
+        data, ancillary, _, _ = self._sock.recvmsg(size, kerneltime.ANCILLARY_SPACE)
+        self.arrived = kerneltime.arrival(ancillary, time.perf_counter())
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class TimedConnection(ServerConnection):
+    """Remembers when bytes last reached this connection, so the ground truth does not
+    include the wait for the handler to be resumed: the event loop's I/O callback, or,
+    with `kernel_stamps` on asyncio's own loop, the moment the kernel received them."""
+
+    kernel_stamps = False
     received_at = 0.0
+    _reads: KernelStampedReads | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.kernel_stamps:
+            self._reads = KernelStampedReads.install(transport)
+        super().connection_made(transport)
+
+    @property
+    def stamp_source(self) -> str:
+        return "kernel" if self._reads is not None else "loop"
 
     def data_received(self, data: bytes) -> None:
-        self.received_at = time.perf_counter()
+        arrived = self._reads.arrived if self._reads is not None else None
+        self.received_at = arrived or time.perf_counter()
         super().data_received(data)
+
+
+class KernelTimedConnection(TimedConnection):
+    kernel_stamps = True
 
 
 class ReferencePlatform:
@@ -175,7 +225,8 @@ class ReferencePlatform:
                 await ws.close(action.code, action.reason)
                 return False
             elif isinstance(action, StartInit):
-                self.truth.record(session.session_id, "auth", session.auth_at or 0.0)
+                source = ws.stamp_source if isinstance(ws, TimedConnection) else "loop"
+                self.truth.record(session.session_id, "auth", session.auth_at or 0.0, stamp=source)
                 fate, delay = self.config.profile.draw_init(self.rng)
                 if delay > 0 or fate is Fate.NEVER_READY:
                     self._later(tasks, delay, self._finish_init(ws, session, fate))
@@ -216,10 +267,9 @@ class ReferencePlatform:
             await ws.close(INTERNAL_ERROR, "platform initialisation failed")
         else:
             now = self.clock.now()
-            frame = session.ready(now)
-            self.truth.record(session.session_id, "ready", now)
+            await ws.send(session.ready(now))
+            self.truth.record(session.session_id, "ready", now)  # after the send: not in it
             self.stats["ready"] += 1
-            await ws.send(frame)
 
     async def _stream_reply(
         self, ws: ServerConnection, session: PlatformSession, chat: Reply
@@ -269,7 +319,7 @@ class ReferencePlatform:
             c.host,
             c.port,
             process_request=self.process_request,
-            create_connection=TimedConnection,
+            create_connection=KernelTimedConnection if self.truth.enabled else TimedConnection,
             compression=None,
             ping_interval=None,
             ssl=self.ssl_context(),

@@ -1,7 +1,9 @@
 """The reference platform's own record of each session, to check the harness's figures against.
 
 One JSON line per event: {"session_id", "event", "t" (epoch s, from the shared monotonic
-clock), "message_id"?}. Events: open, auth, ready, chat, reply_done, close.
+clock), "message_id"?, "stamp"?}. Events: open, auth, ready, chat, reply_done, close. An
+auth's "stamp" says where its time comes from: "kernel" (when its bytes reached the
+platform's machine) or "loop" (when the platform's event loop read them).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ class GroundTruthLog:
         return self._file is not None
 
     def record(
-        self, session_id: str | None, event: str, at: float, message_id: str | None = None
+        self,
+        session_id: str | None,
+        event: str,
+        at: float,
+        message_id: str | None = None,
+        stamp: str | None = None,
     ) -> None:
         if self._file is None:
             return
@@ -37,6 +44,8 @@ class GroundTruthLog:
         }
         if message_id:
             line["message_id"] = message_id
+        if stamp:
+            line["stamp"] = stamp
         self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:

@@ -7,6 +7,7 @@ connections across them); the parent reserves the port, forwards SIGTERM/SIGINT/
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import multiprocessing
 import os
@@ -30,7 +31,11 @@ def _bind_address(config: ServerConfig) -> ServerConfig:
 
 def _run_one(config: ServerConfig, announce: Callable[[str], None], debug: bool) -> None:
     quiet_library_logs(debug)
-    uvloop.run(ReferencePlatform(config).run(on_listening=announce))
+    platform = ReferencePlatform(config).run(on_listening=announce)
+    if config.ground_truth_dir is not None:
+        asyncio.run(platform)  # its reads can keep kernel arrival times (app.KernelStampedReads)
+    else:
+        uvloop.run(platform)
 
 
 def _worker(config: ServerConfig, listening: Event, debug: bool) -> None:

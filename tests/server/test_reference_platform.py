@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_full_exchange_established_ready_chat_pong(fast_platform: RunningPlatfor
     ready = recv_until(ws, "connection_ready")
     assert ready["tenant_id"] == "miptech-company" and isinstance(ready["ready_duration"], float)
     ws.send(m.chat_frame("hello there", "m1", "s-1", 0))
-    kinds = []
+    kinds: list[str] = []
     while not kinds or kinds[-1] != "stop_typing":
         kind, data = recv_event(ws)
         kinds.append(kind)
@@ -174,6 +175,50 @@ def test_ground_truth_records_each_session(
     t = {e["event"]: float(e["t"]) for e in events}  # type: ignore[arg-type]
     assert 0.049 <= t["ready"] - t["auth"] < 0.2
     assert events[3]["message_id"] == "m1"
+    if sys.platform == "linux":  # the auth's time is when its bytes reached the machine
+        assert events[1]["stamp"] == "kernel"
+
+
+def test_kernel_stamped_reads_keep_the_arrival_time_when_the_loop_is_late() -> None:
+    """The platform's ground truth must not include its own event loop's delay."""
+    import asyncio
+    import socket
+    import time
+
+    from harness.server.app import KernelStampedReads
+
+    if sys.platform != "linux":
+        pytest.skip("SO_TIMESTAMPNS is Linux's")
+    got: dict[str, float] = {}
+
+    class Stamped(asyncio.Protocol):
+        reads: KernelStampedReads | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.reads = KernelStampedReads.install(transport)
+
+        def data_received(self, data: bytes) -> None:
+            assert self.reads is not None  # asyncio's selector transport over plain TCP
+            got["arrived"], got["read"] = self.reads.arrived or 0.0, time.perf_counter()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Stamped, "127.0.0.1", 0)
+        client = socket.create_connection(server.sockets[0].getsockname())
+        await asyncio.sleep(0.05)  # accepted, reads installed
+        client.sendall(b"auth")
+        got["sent"] = time.perf_counter()
+        time.sleep(0.2)  # the loop is busy: it reads the bytes 200 ms late
+        for _ in range(100):
+            if "read" in got:
+                break
+            await asyncio.sleep(0.01)
+        client.close()
+        server.close()
+
+    asyncio.run(main())
+    assert got["read"] - got["sent"] >= 0.2
+    assert abs(got["arrived"] - got["sent"]) < 0.02
 
 
 def test_two_workers_share_one_port(platform_factory: Callable[..., RunningPlatform]) -> None:

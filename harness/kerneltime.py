@@ -1,0 +1,35 @@
+"""When bytes reached this machine, as the kernel stamped them (SO_TIMESTAMPNS, Linux TCP).
+
+A process that reads late (a busy event loop, a saturated machine) still learns when the
+bytes arrived. The harness stamps every frame it receives this way, and the reference
+platform its ground truth, so neither side's own queueing counts as the other's latency.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
+ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timespec
+
+
+def enable(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp what `sock` receives; False where it cannot (TLS, not Linux)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def arrival(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+    """When the bytes of one `recvmsg(..., ANCILLARY_SPACE)` arrived, on the monotonic clock
+    `now` was read from just after it; None when the kernel sent no stamp."""
+    for level, kind, raw in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", raw[:16])
+            waited = time.time() - (seconds + nanoseconds / 1e9)  # the stamp is wall-clock
+            return now - max(waited, 0.0)
+    return None

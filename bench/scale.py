@@ -1,11 +1,13 @@
 """Scale: many held ready sessions with heartbeats from this one machine.
 
     python -m bench.scale [--sessions 20000] [--spawn-rate 500] [--hold 30] [--processes 2]
+                          [--heartbeat 10]
 
 Starts `harness serve --profile fast --workers 2` (a process may hold at most 20,000 open
 files here, so both sides need two processes), then a Locust run of HeldSessionUsers with
-`--processes N`, heartbeats every 10 s. Prints how many sessions were ready at once, the
-heartbeat round trips, and the harness's memory per held session.
+`--processes N`, heartbeats every `--heartbeat` s (the document's is 30). Prints how many
+sessions were ready at once, the heartbeat round trips, and the harness's memory per held
+session.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=float, default=500)
     parser.add_argument("--hold", type=float, default=30, help="seconds after the ramp")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--heartbeat", type=float, default=10, help="seconds between pings")
     args = parser.parse_args()
     duration = args.sessions / args.spawn_rate + args.hold
     with (
@@ -36,7 +39,7 @@ def main() -> None:
         scenario.write_text(
             "user_class = 'HeldSessionUser'\n"
             "[users]\nchat_interval_s = 600\n"
-            "[settings]\nheartbeat_interval_ms = 10000\n"
+            f"[settings]\nheartbeat_interval_ms = {args.heartbeat * 1000:.0f}\n"
             f"[[stages]]\nduration_s = {duration}\nusers = {args.sessions}\n"
             f"spawn_rate = {args.spawn_rate}\n"
         )
@@ -51,7 +54,8 @@ def main() -> None:
     beat = phases.get("heartbeat", {})
     print(
         f"scale: {args.sessions} held sessions opened at {args.spawn_rate:g}/s by "
-        f"{args.processes} harness processes, held {args.hold:g} s, heartbeat every 10 s; "
+        f"{args.processes} harness processes, held {args.hold:g} s, "
+        f"heartbeat every {args.heartbeat:g} s; "
         f"reference platform profile fast, 2 workers, same machine"
     )
     print(

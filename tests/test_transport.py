@@ -157,3 +157,24 @@ def test_read_frame_reports_the_end_of_the_connection() -> None:
     with pytest.raises(ConnectionError):
         buffered.read_frame()
     a.close()
+
+
+def test_a_closed_connection_is_freed_without_the_cyclic_collector(
+    fast_platform: RunningPlatform,
+) -> None:
+    """Full collections are off during a run: a connection must not leave a cycle behind."""
+    import gc
+    import weakref
+
+    settings = load_settings(cli={"ws_url": fast_platform.base}, environ={})
+    session = ClientSession(settings.session_settings(), MonotonicClock())
+    conn = Connection(session)
+    gc.disable()
+    try:
+        assert conn.open(settings.session_url(session.session_id))
+        ws = weakref.ref(conn._ws)  # type: ignore[arg-type]
+        conn.close()
+        del conn
+        assert ws() is None
+    finally:
+        gc.enable()

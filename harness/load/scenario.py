@@ -30,6 +30,9 @@ class Knobs:
     session_duration_s: float = 0.0  # held sessions: 0 = until the run ends
     chat_interval_s: float = 60.0  # held sessions: a chat this often
     pause_s: float = 0.0  # lifecycle users: pause between lifecycles
+    # Locust starts each second's users at once; each waits a random part of this first,
+    # so they arrive spread out as browsers do, not as a burst every second (0: off)
+    start_spread_s: float = 1.0
 
 
 @dataclass(frozen=True)

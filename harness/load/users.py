@@ -13,8 +13,20 @@ from harness.load.scenario import Arrival
 from harness.load.state import context
 
 
+def spread_start() -> None:
+    """Locust starts a second's worth of users (the spawn rate) in one batch: 100 handshakes
+    in the same millisecond stalled the harness's loop 10-40 ms each second, and hit the
+    platform as no real arrivals would. Each user waits a random part of `start_spread_s`."""
+    ctx = context()
+    if ctx.knobs.start_spread_s > 0:
+        gevent.sleep(ctx.rng.uniform(0, ctx.knobs.start_spread_s))
+
+
 class LifecycleUser(User):
     """Loops short lifecycles: connect, 100 ms, auth, ready, chats, close; then again."""
+
+    def on_start(self) -> None:
+        spread_start()
 
     def wait_time(self) -> float:
         """`pause_s` on average, uniform in [0.5, 1.5] x pause_s (as Locust's `between`):
@@ -30,6 +42,9 @@ class LifecycleUser(User):
 class HeldSessionUser(User):
     """Holds one session open: heartbeats, a chat every `chat_interval_s`, reconnects with the
     document's backoff and circuit breaker when dropped."""
+
+    def on_start(self) -> None:
+        spread_start()
 
     def wait_time(self) -> float:
         return 0.0

@@ -84,7 +84,7 @@ class HealthMonitor:
 
     def stop(self) -> None:
         if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+            self._greenlet.kill(block=True)  # gone before the collection below: not a lag
             self._greenlet = None
             self.collector.stop()
 

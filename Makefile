@@ -71,7 +71,7 @@ probe: setup  ## one lifecycle against the platform in your settings (.env, MIPT
 discover: setup  ## the document's endpoint discovery against your settings
 	$(BIN)/python -m harness discover
 
-bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 8 minutes; prints figures)
+bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 11 minutes; prints figures)
 	$(BIN)/python -m bench.platform_capacity rate --rate 1000 --duration 8
 	$(BIN)/python -m bench.platform_capacity rate --rate 2000 --duration 8
 	$(BIN)/python -m bench.platform_capacity hold --sessions 20000 --rate 1000 --hold 20 --heartbeat 5
@@ -79,6 +79,7 @@ bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 8 minutes; prints 
 	$(BIN)/python -m bench.accuracy held --users 5000 --spawn-rate 500 --duration 25
 	$(BIN)/python -m bench.cost --users 100 --duration 20
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
+	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 200 --hold 30 --heartbeat 30
 	$(BIN)/python -m bench.report_scale --samples 10000000
 
 clean:  ## remove the virtual environment and caches

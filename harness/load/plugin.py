@@ -24,7 +24,7 @@ from locust.runners import LocalRunner, MasterRunner, Runner, WorkerRunner
 from harness.config import Settings, load_settings
 from harness.embedded import start_platform
 from harness.errors import HarnessError
-from harness.load import rundir
+from harness.load import locust_fixes, rundir
 from harness.load.health import HealthMonitor
 from harness.load.lifecycle import RunContext
 from harness.load.record import Run
@@ -45,21 +45,7 @@ class PhaseFailed(Exception):
 _run = Run()
 
 
-def _cache_locust_default_args() -> None:
-    """Locust's worker, on every spawn message (once a second while ramping), filters the
-    master's options with `k not in argument_parser.default_args_dict()`, which rebuilds
-    Locust's whole argument parser once per option (~70 times): it stalled each worker's
-    event loop 35-110 ms every second, and left the parsers' reference cycles behind. The
-    defaults never change in a process, so the first answer is kept (Locust 2.47)."""
-    from functools import cache
-
-    from locust import argument_parser
-
-    if not hasattr(argument_parser.default_args_dict, "cache_info"):
-        argument_parser.default_args_dict = cache(argument_parser.default_args_dict)
-
-
-_cache_locust_default_args()
+locust_fixes.install()  # Locust's worker bookkeeping, without the stalls
 
 
 @events.init_command_line_parser.add_listener

@@ -14,7 +14,7 @@ user_class = "LifecycleUser"
 chats_per_session = 0
 pause_s = 0.2
 [[stages]]
-duration_s = 8
+duration_s = 10
 users = 40
 spawn_rate = 40
 """
@@ -40,7 +40,7 @@ def test_nightly_against_documented_then_degraded(tmp_path: Path) -> None:
     (tmp_path / "nightly.toml").write_text(SCENARIO)
     port = free_port()
     code, out = night(tmp_path, "documented", port)
-    assert code == 2 and "no baseline yet" in out
+    assert code == 2 and "no baseline yet" in out, out
     runs = out.split("python -m harness baseline set ", 1)[1].split()
     assert len(runs) == 2
     result = run_harness(

@@ -85,7 +85,7 @@ def add_options(parser: Any) -> None:
     g.add_argument(
         "--no-locust-stats",
         action="store_true",
-        help="do not feed phases to Locust's own statistics (console, web UI): about 1-2 %% "
+        help="do not feed phases to Locust's own statistics (console, web UI): a few per cent "
         "less harness CPU; run.json, histograms and reports are unaffected",
     )
 

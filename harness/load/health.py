@@ -3,7 +3,7 @@ arrival scheduler's lag.
 
 A busy gevent loop delays every greenlet's resumption, and so every timestamp taken on it.
 The monitor greenlet asks to sleep `interval_s` and records how much longer it took: that
-oversleep is the delay any reader greenlet could have suffered at the same moment.
+oversleep is the delay any user greenlet could have suffered at the same moment.
 """
 
 from __future__ import annotations

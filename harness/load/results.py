@@ -97,7 +97,7 @@ class ProcessResults:
             hist.record_value(min(max(sample.duration_us, 1), MAX_US))
         else:
             self._errors[(sample.phase, sample.error or "unknown")] += 1
-        self._rows.append(sample)  # formatted when flushed, off the reader's path
+        self._rows.append(sample)  # formatted when flushed, off the receive path
         if self.fire_request is not None:
             self.fire_request(sample)
 

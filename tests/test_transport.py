@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+import weakref
+from collections.abc import Iterator
+
+import pytest
 
 from harness.config import load_settings
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession, PhaseSample, State
-from harness.transport import Connection
+from harness.transport import BufferedSocket, Connection
 from tests.conftest import ROOT, RunningPlatform
 
 GEVENT_SCRIPT = """
@@ -18,7 +26,7 @@ import json, sys, gevent
 from harness.config import load_settings
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession
-from harness.transport import Connection
+from harness.transport import BufferedSocket, Connection
 
 settings = load_settings(cli={"ws_url": sys.argv[1]}, environ={})
 samples = []
@@ -56,7 +64,6 @@ def test_fifty_concurrent_lifecycles_under_gevent(fast_platform: RunningPlatform
 
 
 def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPlatform) -> None:
-    import urllib.request
 
     settings = load_settings(
         cli={"ws_url": fast_platform.base, "reconnect_delay_ms": 200}, environ={}
@@ -79,17 +86,22 @@ def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPl
     assert session.metrics()["reconnectCount"] == 1 and session.state is State.DISCONNECTED
 
 
-def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival() -> None:
-    import socket
-    import time
-
-    from harness.protocol.clock import MonotonicClock
-    from harness.transport import BufferedSocket
-
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(the harness's end, the platform's end) of a loopback TCP connection."""
     server = socket.create_server(("127.0.0.1", 0))
     a = socket.create_connection(server.getsockname())
     b, _ = server.accept()
     server.close()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
     clock = MonotonicClock()
     buffered = BufferedSocket(a, clock)
     b.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgr")
@@ -105,21 +117,12 @@ def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival() -> No
         assert buffered.arrived - sent_at < 0.05
     else:
         assert buffered.arrived - sent_at >= 0.1
-    b.close()
-    a.close()
 
 
-def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout() -> None:
-    import socket
-
-    import pytest
-
-    from harness.transport import BufferedSocket
-
-    server = socket.create_server(("127.0.0.1", 0))
-    a = socket.create_connection(server.getsockname())
-    b, _ = server.accept()
-    server.close()
+def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
     buffered = BufferedSocket(a, MonotonicClock())
     buffered.settimeout(0.05)
     long = b"x" * 300  # a 16-bit length
@@ -136,35 +139,23 @@ def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout()
     assert buffered.read_frame() == (True, 9, b"")
     with pytest.raises(ConnectionError):  # a server must not mask its frames
         buffered.read_frame()
-    a.close()
-    b.close()
 
 
-def test_read_frame_reports_the_end_of_the_connection() -> None:
-    import socket
-
-    import pytest
-
-    from harness.transport import BufferedSocket
-
-    server = socket.create_server(("127.0.0.1", 0))
-    a = socket.create_connection(server.getsockname())
-    b, _ = server.accept()
-    server.close()
+def test_read_frame_reports_the_end_of_the_connection(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
     buffered = BufferedSocket(a, MonotonicClock())
     b.sendall(b"\x81\x05hel")  # a frame cut short by the end of the connection
     b.close()
     with pytest.raises(ConnectionError):
         buffered.read_frame()
-    a.close()
 
 
 def test_a_closed_connection_is_freed_without_the_cyclic_collector(
     fast_platform: RunningPlatform,
 ) -> None:
     """Full collections are off during a run: a connection must not leave a cycle behind."""
-    import gc
-    import weakref
 
     settings = load_settings(cli={"ws_url": fast_platform.base}, environ={})
     session = ClientSession(settings.session_settings(), MonotonicClock())

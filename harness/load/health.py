@@ -8,7 +8,6 @@ oversleep is the delay any user greenlet could have suffered at the same moment.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,50 +15,9 @@ from typing import Any
 import gevent
 import psutil
 
+from harness.collector import CollectorOffTheClock
 from harness.load.results import new_histogram
 from harness.protocol.clock import micros
-
-
-class CollectorOffTheClock:
-    """Python's cyclic garbage collector kept from pausing a run, and its pauses recorded.
-
-    A full (generation-2) collection walks every live object: holding 5,000 sessions, it
-    stopped a harness process for 70-180 ms every ~10 s and found next to nothing to free
-    (measured with gc.callbacks). While a run is on, what exists at its start is frozen out
-    of collections and automatic full collections are off; young collections (cheap, bounded
-    by allocation) go on. A lifecycle leaves no reference cycles behind (the transport breaks
-    the one websocket-client makes), so nothing piles up; `stop` collects what did, and
-    says how much."""
-
-    def __init__(self) -> None:
-        self.pauses = new_histogram()  # µs, every collection during the run
-        self.garbage_at_end: int | None = None
-        self._started = 0.0
-        self._thresholds: tuple[int, int, int] | None = None
-
-    def start(self) -> None:
-        if self._thresholds is not None:
-            return
-        self._thresholds = gc.get_threshold()
-        gc.freeze()
-        young, middle, _ = self._thresholds
-        gc.set_threshold(young, middle, 1 << 30)  # a full collection only when asked
-        gc.callbacks.append(self._timed)
-
-    def stop(self) -> None:
-        if self._thresholds is None:
-            return
-        gc.callbacks.remove(self._timed)
-        gc.set_threshold(*self._thresholds)
-        self._thresholds = None
-        gc.unfreeze()
-        self.garbage_at_end = gc.collect()
-
-    def _timed(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses.record_value(max(1, micros(time.perf_counter() - self._started)))
 
 
 class HealthMonitor:

@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from harness import kerneltime
+from harness.collector import CollectorOffTheClock
 from harness.protocol.clock import Clock, MonotonicClock
 from harness.protocol.messages import ENDPOINT
 from harness.protocol.platform import (
@@ -138,6 +139,8 @@ class ReferencePlatform:
         self.stats: Counter[str] = Counter()
         self.connections: set[ServerConnection] = set()
         self._closing: set[asyncio.Future[None]] = set()
+        self.collector = CollectorOffTheClock()  # full collections only while idle
+        self._idle_collection: asyncio.TimerHandle | None = None
         truth_file = None
         if config.ground_truth_dir is not None:
             truth_file = config.ground_truth_dir / (
@@ -150,7 +153,13 @@ class ReferencePlatform:
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == "/_harness/stats":
-            body = dict(self.stats, open=len(self.connections), pid=os.getpid())
+            pause_ms = self.collector.pauses.get_max_value() / 1000
+            body = dict(
+                self.stats,
+                open=len(self.connections),
+                pid=os.getpid(),
+                gc_pause_max_ms=round(pause_ms, 3),
+            )
             return connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
         if path == "/_harness/drop":
             if self.config.supervised:
@@ -208,6 +217,8 @@ class ReferencePlatform:
                 task.cancel()
             self.connections.discard(ws)
             self.truth.record(sid, "close", self.clock.now())
+            if not self.connections:
+                self._collect_when_idle()
 
     async def _perform(
         self,
@@ -331,10 +342,24 @@ class ReferencePlatform:
             if on_listening is not None:
                 on_listening(f"{c.scheme}://{c.host}:{port}{ENDPOINT}")
             flusher = asyncio.ensure_future(self._flush_ground_truth())
+            self.collector.start()
             await stop
             flusher.cancel()
             self.stats["shutdown"] += 1
         self.truth.close()
+
+    def _collect_when_idle(self, after_s: float = 1.0) -> None:
+        """A full garbage collection once no session has been open for `after_s`: between
+        load runs, never under one (a connection that ended abruptly leaves a cycle)."""
+        if self._idle_collection is None:
+            loop = asyncio.get_running_loop()
+            self._idle_collection = loop.call_later(after_s, self._collect_if_idle)
+
+    def _collect_if_idle(self) -> None:
+        self._idle_collection = None
+        if not self.connections:
+            self.stats["gc_idle_freed"] += self.collector.collect()
+            self.stats["gc_idle_collections"] += 1
 
     async def _flush_ground_truth(self) -> None:
         """Once a second, so a platform that is killed still leaves its record."""

@@ -234,3 +234,31 @@ def test_two_workers_share_one_port(platform_factory: Callable[..., RunningPlatf
     with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/drop") as r:
         assert r.status == 200
     assert [close_code(ws) for ws in sockets] == [1001] * 4  # every worker dropped its own
+
+
+def test_full_garbage_collections_wait_until_no_session_is_open(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
+    """Under load a full collection paused a worker 250-605 ms: the platform runs them only
+    once it has been idle for a second."""
+    import time
+
+    p = platform_factory("--profile", "fast")
+
+    def stats() -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/stats") as r:
+            return dict(json.load(r))
+
+    sockets = [ready_socket(p, f"gc{i}") for i in range(3)]
+    sockets.pop().close()  # one goes cleanly; two stay open
+    time.sleep(1.5)
+    assert stats().get("gc_idle_collections", 0) == 0  # sessions open: never
+    for ws in sockets:
+        ws.sock.close()  # abruptly, no close frame (the kind that leaves a cycle)
+    for _ in range(30):
+        time.sleep(0.2)
+        if stats().get("gc_idle_collections", 0) >= 1:
+            break
+    after = stats()
+    assert after["gc_idle_collections"] == 1 and after["open"] == 0
+    assert after["gc_pause_max_ms"] > 0

@@ -247,7 +247,7 @@ class Connection:
         ws = websocket.WebSocket(skip_utf8_validation=True)  # one thread: no locks needed
         # Its frame reader (unused: read_frame reads) holds a bound method of the WebSocket,
         # a reference cycle: without it a finished connection is freed by reference counting
-        # instead of waiting for the cyclic collector (see harness/load/health.py).
+        # instead of waiting for the cyclic collector (see harness/collector.py).
         ws.frame_buffer = None  # type: ignore[assignment]
         try:
             sock.settimeout(timeout)

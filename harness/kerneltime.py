@@ -10,9 +10,10 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
-ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timespec
+_ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timespec
 
 
 def enable(sock: socket.socket) -> bool:
@@ -24,9 +25,19 @@ def enable(sock: socket.socket) -> bool:
     return True
 
 
-def arrival(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
-    """When the bytes of one `recvmsg(..., ANCILLARY_SPACE)` arrived, on the monotonic clock
-    `now` was read from just after it; None when the kernel sent no stamp."""
+def recv(sock: socket.socket, size: int, now: Callable[[], float]) -> tuple[bytes, float | None]:
+    """Up to `size` bytes from `sock` (on which `enable` succeeded), and when they arrived on
+    the monotonic clock `now` reads; None when the kernel sent no stamp.
+
+    Bytes that arrived at different moments but are read together share one stamp (Linux
+    gives the latest segment's), so a reader that falls behind by more than the gap between
+    two frames gives the earlier one the later time: one more reason a lagging run is
+    invalid."""
+    data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
+    return data, _arrival(ancillary, now())
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
     for level, kind, raw in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
             seconds, nanoseconds = struct.unpack("qq", raw[:16])

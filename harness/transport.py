@@ -107,12 +107,10 @@ class BufferedSocket:
     def _fill(self) -> None:
         """Append what the socket has (waiting up to its timeout); EOF appends nothing."""
         if self.kernel_timestamps:
-            data, ancillary, _, _ = self._sock.recvmsg(65536, kerneltime.ANCILLARY_SPACE)
-            now = self._clock.now()
-            self.arrived = kerneltime.arrival(ancillary, now)
+            data, self.arrived = kerneltime.recv(self._sock, 65536, self._clock.now)
             if self.arrived is None:  # accepted, but not delivered: stamp reads from now on
                 self.kernel_timestamps = False
-                self.arrived = now
+                self.arrived = self._clock.now()
         else:
             data = self._sock.recv(65536)
             self.arrived = self._clock.now()
@@ -311,8 +309,7 @@ class Connection:
 
     def close(self, timeout: float = 2.0) -> None:
         """Close handshake: send 1000, read until the platform's close, then the socket goes."""
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             return
         if self.session.state is not State.DISCONNECTING:
             self.session.close()

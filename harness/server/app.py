@@ -95,8 +95,7 @@ class KernelStampedReads:
         return reads
 
     def recv(self, size: int) -> bytes:
-        data, ancillary, _, _ = self._sock.recvmsg(size, kerneltime.ANCILLARY_SPACE)
-        self.arrived = kerneltime.arrival(ancillary, time.perf_counter())
+        data, self.arrived = kerneltime.recv(self._sock, size, time.perf_counter)
         return data
 
     def __getattr__(self, name: str) -> Any:

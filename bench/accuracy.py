@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.stats import percentile
-from harness.load.command import locust_command
+from harness.launch import locust_command
 from harness.server.groundtruth import read_ground_truth
 
 

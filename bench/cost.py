@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 
 from harness.embedded import embedded_platform
-from harness.load.command import locust_command
+from harness.launch import locust_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAN = """

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.load.results import PHASE_ORDER
+from harness.record.schema import PHASES as PHASE_ORDER
 
 PHASES = tuple(p for p in PHASE_ORDER if p != "reconnect")
 

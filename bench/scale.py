@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from harness.embedded import embedded_platform
-from harness.load.command import locust_command
+from harness.launch import locust_command
 
 
 def main() -> None:

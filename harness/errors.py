@@ -28,6 +28,8 @@ class ErrorClass(StrEnum):
     HANDSHAKE_REJECTED = "handshake_rejected"  # the upgrade got an HTTP status other than 101
     TLS_ERROR = "tls_error"  # certificate verification or TLS handshake failed
     REJECTED = "rejected"  # the platform answered a chat with an `error` frame
+    PROTOCOL_ERROR = "protocol_error"  # the platform sent something the harness cannot accept
+    HARNESS_ERROR = "harness_error"  # the harness's own fault (an exception of ours)
 
 
 def error_class_for_close(code: int | None) -> ErrorClass | None:

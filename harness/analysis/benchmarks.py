@@ -51,6 +51,11 @@ class Budget:
         return value < self.rate if self.op == "<" else value <= self.rate
 
 
+DEFAULT_BUDGETS = {name: Budget(name, "<=", 0.0) for name in ("protocol_error", "harness_error")}
+"""Budgets every table has unless it sets its own: a platform that breaks the protocol, or
+a bug of the harness, fails the run however rarely it happens."""
+
+
 @dataclass(frozen=True)
 class Benchmarks:
     phases: dict[str, PhaseSpec]
@@ -112,7 +117,7 @@ def load_benchmarks(path: Path | None = None) -> Benchmarks:
             str(spec.get("description", "")),
             tuple(parse_check(phase, c, f"{where} checks") for c in checks),
         )
-    budgets = {}
+    budgets = dict(DEFAULT_BUDGETS)
     for error_class, text in data.get("errors", {}).items():
         m = _RATE.match(str(text))
         if not m:

@@ -1,4 +1,5 @@
-"""Reading a run directory into arrays: run.json, the raw samples (or merged histograms).
+"""A run directory as arrays: run.json, the raw samples (or merged histograms), read through
+the run record's readers (harness/record), with what is missing from them.
 
 Raw samples are read in chunks, keeping only numbers (phase and error as codes, a 64-bit
 hash for session ids), so ten million samples fit in a few hundred MB.
@@ -6,10 +7,8 @@ hash for session ids), so ten million samples fit in a few hundred MB.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,15 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from harness.errors import HarnessError
-from harness.load.results import SAMPLE_FIELDS
-from harness.load.rundir import SCHEMA_VERSION
-
-CHUNK_ROWS = 1_000_000
+from harness.record.runfile import (
+    SampleFile,
+    read_histograms,
+    read_run_json,
+    run_epoch,
+    sample_files,
+    sample_problems,
+)
+from harness.record.samples import read_chunks
 
 
 @dataclass
@@ -47,68 +51,43 @@ class RunData:
     connected: int | None
     source: str  # "raw samples" or "merged histograms"
     excluded_warmup: int = 0
-
-
-def read_run_json(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not run_dir.is_dir():
-        raise HarnessError(f"{run_dir}: no such run directory")
-    if not path.is_file():
-        raise HarnessError(f"{run_dir}: not a run directory (no run.json)")
-    try:
-        run = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(run, dict):
-        raise HarnessError(f"{path}: not a run description")
-    version = run.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise HarnessError(
-            f"{path}: schema_version {version!r}; this harness reads version {SCHEMA_VERSION}"
-        )
-    return run
-
-
-def _epoch(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    missing: list[str] = field(default_factory=list)  # why the data cannot be the whole run
 
 
 def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
     run = read_run_json(run_dir)
-    files = sorted((run_dir / "samples").glob("*.csv"))
-    if files:
-        return _from_samples(run_dir, run, files, warmup_s)
+    files = sample_files(run_dir, run)
+    present = [f for f in files if f.path.is_file()]
+    if present:
+        return _from_samples(run_dir, run, files, present, warmup_s)
     if (run_dir / "histograms.json").is_file():
-        return _from_histograms(run_dir, run)
+        data = _from_histograms(run_dir, run)
+        data.missing = sample_problems(files, {}, lost_workers(run))
+        return data
     raise HarnessError(f"{run_dir}: no raw samples (samples/*.csv) and no histograms.json")
 
 
+def lost_workers(run: dict[str, Any]) -> set[str]:
+    return {str(w.get("worker")) for w in run.get("workers_lost") or []}
+
+
 def _from_samples(
-    run_dir: Path, run: dict[str, Any], files: list[Path], warmup_s: float
+    run_dir: Path,
+    run: dict[str, Any],
+    files: list[SampleFile],
+    present: list[SampleFile],
+    warmup_s: float,
 ) -> RunData:
     phase_codes: dict[str, int] = {}
     error_codes: dict[str, int] = {"": 0}
     parts: list[tuple[np.ndarray, ...]] = []
-    dtypes = {
-        "phase": "category",
-        "start": "float64",
-        "duration_us": "int64",
-        "ok": "int8",
-        "error": "category",
-        "attempt": "int32",
-    }
-    for path in files:
+    rows: dict[Path, int] = {}
+    for f in present:
+        path = f.path
+        rows[path] = 0
         try:
-            reader = pd.read_csv(
-                path,
-                usecols=list(SAMPLE_FIELDS[:7]),
-                dtype=dtypes,
-                keep_default_na=False,
-                chunksize=CHUNK_ROWS,
-            )
-            for chunk in reader:
+            for chunk in read_chunks(path):
+                rows[path] += len(chunk)
                 phase = _codes(chunk["phase"], phase_codes)
                 error = _codes(chunk["error"], error_codes)
                 session = pd.util.hash_array(chunk["session_id"].to_numpy(dtype=object))
@@ -123,16 +102,19 @@ def _from_samples(
                         session,
                     )
                 )
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except ValueError as exc:
             raise HarnessError(
                 f"{path}: corrupt samples file ({str(exc).splitlines()[0]})"
             ) from None
+    missing = sample_problems(files, rows, lost_workers(run))
     if not parts:
+        if missing:
+            return RunData(run_dir, run, {}, run_epoch(run) or 0.0, 0, 0, "raw samples", 0, missing)
         raise HarnessError(f"{run_dir}: the samples files hold no samples")
     phase, start, duration, ok, error, attempt, session = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    t0 = _epoch(run.get("started")) or float(start.min())
+    t0 = run_epoch(run) or float(start.min())
     keep = start >= t0 + warmup_s
     excluded = int((~keep).sum())
     phase, start, duration, ok, error, attempt, session = (
@@ -157,7 +139,7 @@ def _from_samples(
     chatted = len(np.unique(session[(phase == chat) & (ok == 1)]))
     connect = phase_codes.get("connect", -1)
     connected = int(((phase == connect) & (ok == 1) & (attempt == 0)).sum())
-    return RunData(run_dir, run, phases, t0, chatted, connected, "raw samples", excluded)
+    return RunData(run_dir, run, phases, t0, chatted, connected, "raw samples", excluded, missing)
 
 
 def _codes(column: pd.Series, table: dict[str, int]) -> np.ndarray:
@@ -172,10 +154,9 @@ def _codes(column: pd.Series, table: dict[str, int]) -> np.ndarray:
 
 def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
     """Runs without raw samples: percentiles within the histograms' 3 significant figures."""
-    try:
-        hists = json.loads((run_dir / "histograms.json").read_text())["phases"]
-    except (ValueError, KeyError) as exc:
-        raise HarnessError(f"{run_dir}/histograms.json: corrupt ({exc})") from None
+    hists = read_histograms(run_dir).get("phases")
+    if not isinstance(hists, dict):
+        raise HarnessError(f"{run_dir}/histograms.json: corrupt (no phases)")
     phases = {}
     empty = np.array([], dtype=float)
     for name, h in hists.items():
@@ -200,5 +181,5 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
             np.array([], dtype=object),
             errors,
         )
-    t0 = _epoch(run.get("started")) or 0.0
+    t0 = run_epoch(run) or 0.0
     return RunData(run_dir, run, phases, t0, None, None, "merged histograms")

@@ -1,4 +1,5 @@
-"""Pure statistics on sorted durations. One percentile method throughout: nearest rank.
+"""Pure statistics on sorted durations. One percentile method throughout: nearest rank
+(`harness.record.histograms.rank`, which the run record's histogram figures use too).
 
 The p-th percentile of n sorted values is the value at rank ceil(p/100 * n) (1-based), i.e.
 numpy's `method="inverted_cdf"`: always an observed value, never an interpolation.
@@ -15,12 +16,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from harness.record.histograms import rank
+
 MIN_ABOVE = 10  # a percentile needs at least this many samples above it to mean anything
-
-
-def rank(p: float, n: int) -> int:
-    """1-based nearest rank of the p-th percentile among n values."""
-    return min(n, max(1, math.ceil(p / 100 * n)))
 
 
 def percentile(sorted_values: np.ndarray, p: float) -> float:

@@ -7,13 +7,12 @@ from typing import Any
 from harness.analysis.benchmarks import Benchmarks, Check
 from harness.analysis.rundata import RunData
 from harness.analysis.stats import samples_needed, stat_percent, statistic
-from harness.load.results import phase_order
-from harness.load.rundir import SCHEMA_VERSION
+from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order
 
 TABLE_STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 METHOD = (
-    "nearest rank: the p-th percentile of n samples is the value at rank ceil(p/100*n); "
-    "intervals are distribution-free (binomial order statistics, normal approximation)"
+    PERCENTILE_RULE
+    + "; intervals are distribution-free (binomial order statistics, normal approximation)"
 )
 
 
@@ -70,6 +69,8 @@ def evaluate(check: Check, data: RunData, confidence: float) -> dict[str, Any]:
 
 
 def budgets(data: RunData, bench: Benchmarks) -> list[dict[str, Any]]:
+    """One row for every error class that has a budget or failed a lifecycle: no class goes
+    unseen (one with no budget in the table is shown as `unbudgeted`)."""
     lifecycles = data.run.get("accounting", {}).get("total", {})
     started = max(int(lifecycles.get("started", 0)), 1)
     failed: dict[str, int] = lifecycles.get("failed", {})
@@ -77,47 +78,99 @@ def budgets(data: RunData, bench: Benchmarks) -> list[dict[str, Any]]:
     rows = []
     for error_class in sorted(classes):
         budget = bench.budget_for(error_class)
-        if budget is None:
-            continue
-        rate = failed.get(error_class, 0) / started
+        count = failed.get(error_class, 0)
+        rate = count / started
         rows.append(
             {
                 "error_class": error_class,
-                "count": failed.get(error_class, 0),
+                "count": count,
                 "rate": round(rate, 6),
-                "limit_rate": budget.rate,
-                "status": "pass" if budget.passes(rate) else "fail",
+                "limit_rate": None if budget is None else budget.rate,
+                "op": None if budget is None else budget.op,
+                "status": "unbudgeted"
+                if budget is None
+                else ("pass" if budget.passes(rate) else "fail"),
             }
         )
     return rows
 
 
+def _untrusted(data: RunData) -> list[str]:
+    """Why no figure of this run can be trusted: the verdict is invalid whatever they say."""
+    run = data.run
+    health = run.get("health", {})
+    reasons = list(health.get("reasons", [])) if health.get("valid") is False else []
+    status = run.get("status")
+    if status in ("starting", "running"):
+        reasons.append(
+            f"the run did not finish (run.json says {status!r}): its coordinator was killed, "
+            "or could not write its final record"
+        )
+    elif not health:
+        reasons.append("the run recorded no harness health figures")
+    acct = run.get("accounting", {}).get("total", {})
+    if acct and acct.get("in_flight", 0) != 0:
+        reasons.append(f"{acct['in_flight']} lifecycles are unaccounted for")
+    if acct.get("interrupted_unexplained"):
+        reasons.append(
+            f"{acct['interrupted_unexplained']} lifecycles were cut off with no stop to "
+            f"explain it ({acct['interrupted']} interrupted, at most "
+            f"{acct['interrupted_explained']} explained by stopped users)"
+        )
+    reasons += data.missing
+    return reasons
+
+
+def _incomplete(data: RunData, checks: list[dict[str, Any]]) -> list[str]:
+    """Why a PASS cannot be given, though a FAIL still can: too few samples, a stopped run."""
+    reasons = [
+        f"too few samples for {c['phase']} {c['stat']}: needs at least "
+        f"{c['samples_needed']}, got {c['samples']}"
+        for c in checks
+        if c["status"] == "insufficient"
+    ]
+    run = data.run
+    if run.get("status") == "stopped":
+        reasons.append(
+            f"the run was stopped after {run.get('actual_s')} s of its planned "
+            f"{run.get('planned_s')} s ({run.get('stop_reason') or 'before its planned end'})"
+        )
+    return reasons
+
+
 def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
+    """The verdict: invalid when the figures cannot be trusted; else fail when any check or
+    error budget fails (even with too few samples elsewhere: a platform that is down fails
+    its connection budget); else invalid when a pass would rest on too little; else pass."""
     run = data.run
     checks = [evaluate(c, data, bench.confidence) for c in bench.checks]
     error_budgets = budgets(data, bench)
     health = run.get("health", {})
-    reasons = list(health.get("reasons", [])) if health.get("valid") is False else []
-    if not health:
-        reasons.append("the run recorded no harness health figures")
-    for c in checks:
-        if c["status"] == "insufficient":
-            reasons.append(
-                f"too few samples for {c['phase']} {c['stat']}: needs at least "
-                f"{c['samples_needed']}, got {c['samples']}"
-            )
-    acct = run.get("accounting", {}).get("total", {})
-    if acct and acct.get("in_flight", 0) != 0:
-        reasons.append(f"{acct['in_flight']} lifecycles are unaccounted for")
     failing = [c for c in checks if c.get("point") == "fail"] + [
         b for b in error_budgets if b["status"] == "fail"
     ]
-    verdict = "invalid" if reasons else ("fail" if failing else "pass")
+    untrusted = _untrusted(data)
+    incomplete = _incomplete(data, checks)
+    if untrusted:
+        verdict, reasons = "invalid", untrusted + incomplete
+    elif failing:
+        verdict, reasons = "fail", incomplete
+    elif incomplete:
+        verdict, reasons = "invalid", incomplete
+    else:
+        verdict, reasons = "pass", []
+    acct = run.get("accounting", {}).get("total", {})
+    lost = run.get("workers_lost") or []
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SUMMARY_JSON,
         "run_id": run.get("run_id"),
         "verdict": verdict,
         "reasons": reasons,
+        "status": run.get("status"),
+        "planned_s": run.get("planned_s"),
+        "actual_s": run.get("actual_s"),
+        "partial": bool(lost),
+        "lost_workers": lost,
         "phases": phase_table(data, bench.confidence),
         "checks": checks,
         "error_budgets": error_budgets,
@@ -131,6 +184,8 @@ def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
             "interrupted": acct.get("interrupted"),
             "reconnects": acct.get("reconnects"),
         },
+        "protocol_violations": acct.get("protocol_violations", {}),
+        "harness_errors": acct.get("harness_errors", {}),
         "health": {
             "cpu_max_pct": health.get("cpu_max_pct"),
             "loop_lag_p99_ms": health.get("loop_lag_p99_ms"),

@@ -16,8 +16,8 @@ import gevent
 import psutil
 
 from harness.collector import CollectorOffTheClock
-from harness.load.results import new_histogram
 from harness.protocol.clock import micros
+from harness.record.histograms import hist_max_ms, hist_ms, new_histogram
 
 
 class HealthMonitor:
@@ -69,31 +69,21 @@ class HealthMonitor:
     def summary(self) -> dict[str, Any]:
         """msgpack-safe figures for run.json."""
         cpu = [c for _, c in self.cpu]
-
-        def ms(hist: Any, q: float) -> float | None:
-            return round(hist.get_value_at_percentile(q) / 1000, 3) if hist.total_count else None
-
         return {
             "cpu_max_pct": max(cpu) if cpu else None,
             "cpu_mean_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
             "cpu_timeline": self.cpu,
             "users_timeline": self.user_counts,
             "rss_max_mb": round(self.rss_max / 2**20, 1),
-            "loop_lag_p50_ms": ms(self.loop_lag, 50),
-            "loop_lag_p99_ms": ms(self.loop_lag, 99),
-            "loop_lag_max_ms": round(self.loop_lag.get_max_value() / 1000, 3)
-            if self.loop_lag.total_count
-            else None,
+            "loop_lag_p50_ms": hist_ms(self.loop_lag, 50),
+            "loop_lag_p99_ms": hist_ms(self.loop_lag, 99),
+            "loop_lag_max_ms": hist_max_ms(self.loop_lag),
             "loop_lag_samples": self.loop_lag.total_count,
-            "schedule_lag_p99_ms": ms(self.schedule_lag, 99),
-            "schedule_lag_max_ms": round(self.schedule_lag.get_max_value() / 1000, 3)
-            if self.schedule_lag.total_count
-            else None,
+            "schedule_lag_p99_ms": hist_ms(self.schedule_lag, 99),
+            "schedule_lag_max_ms": hist_max_ms(self.schedule_lag),
             "arrivals": self.schedule_lag.total_count,
             "late_starts": self.late_starts,
             "gc_collections": self.collector.pauses.total_count,
-            "gc_pause_max_ms": round(self.collector.pauses.get_max_value() / 1000, 3)
-            if self.collector.pauses.total_count
-            else None,
+            "gc_pause_max_ms": hist_max_ms(self.collector.pauses),
             "gc_garbage_at_end": self.collector.garbage_at_end,
         }

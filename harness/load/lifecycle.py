@@ -3,22 +3,37 @@
 connect -> the 100 ms auth delay -> auth -> connection_ready -> chats (typing indicator, the
 client's own rate limit and length limit respected) -> heartbeats -> close. Held sessions
 reconnect with the document's backoff and circuit breaker when dropped.
+
+Every lifecycle started ends in exactly one class: completed, failed (its error class;
+`harness_error` for an exception of ours) or interrupted (cut off by a stop, and nothing
+else).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 import time
+import traceback
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent import GreenletExit
 
 from harness.config import Settings
+from harness.errors import ErrorClass
 from harness.load.health import HealthMonitor
-from harness.load.results import ProcessResults
 from harness.load.scenario import Knobs, Scenario
-from harness.policies import RateLimiter
+from harness.policies import Backoff, CircuitBreaker, RateLimiter
 from harness.protocol.clock import MonotonicClock
-from harness.protocol.session import CircuitOpen, ClientSession, PhaseSample, State
+from harness.protocol.session import CircuitOpen, ClientSession, Counters, PhaseSample, State
+from harness.record.results import ProcessResults
 from harness.transport import Connection, TlsOptions
+
+log = logging.getLogger("harness")
 
 WORDS = [
     "hello",
@@ -35,6 +50,9 @@ WORDS = [
     "please",
 ]
 
+VIOLATIONS = ("stray_chunks", "ready_before_auth", "ready_repeated")
+"""Session counters of what the platform did wrong without ending a lifecycle."""
+
 
 @dataclass
 class RunContext:
@@ -46,9 +64,9 @@ class RunContext:
     health: HealthMonitor
     scenario: Scenario | None = None
     max_loop_lag_ms: float = 10.0  # the run is invalid when this process's lag p99 exceeds it
-    final_sent: bool = False  # a worker reports its final figures once
     clock: MonotonicClock = field(default_factory=MonotonicClock)
     rng: random.Random = field(default_factory=random.Random)
+    _logged: Counter[str] = field(default_factory=Counter)
 
     @property
     def tls(self) -> TlsOptions:
@@ -59,51 +77,153 @@ class RunContext:
         text = " ".join(self.rng.choices(WORDS, k=length // 3 + 1))
         return text[:length] or "hi"
 
+    def harness_error(self, exc: BaseException) -> None:
+        """Count one of our own exceptions; the first of each type is logged, in one line."""
+        name = type(exc).__name__
+        self.results.accounting.harness_errors[name] += 1
+        if self._logged[name] == 0:
+            frame = traceback.extract_tb(exc.__traceback__)[-1:] or None
+            where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+            log.error(
+                "harness_error: %s: %s%s (a bug of the harness; the lifecycle counts as "
+                "failed with harness_error, and further %s are only counted in run.json)",
+                name,
+                exc,
+                where,
+                name,
+            )
+        self._logged[name] += 1
+
+    def users_stopped(self, lifecycles: int = 1) -> None:
+        """A stopped user could have cut off this many lifecycles: the bound on interrupted."""
+        self.results.accounting.interrupted_explained += lifecycles
+
+
+def run_context(environment: Any) -> RunContext:
+    """The RunContext of the process that runs `environment` (set by the coordinator)."""
+    ctx = getattr(environment, "harness_context", None)
+    if ctx is None:
+        raise RuntimeError("the harness plugin was not initialised (import it in the locustfile)")
+    return ctx
+
+
+@dataclass(frozen=True)
+class Outcome:
+    failure: str | None  # the error class it failed with, None if it completed
+    ready: bool  # it reached connection_ready
+
 
 def run_lifecycle(
     ctx: RunContext,
     *,
     held: bool = False,
     scheduled_at: float | None = None,
-) -> str | None:
-    """One lifecycle, counted exactly once in ctx's accounting. Returns its failure class.
+) -> Outcome:
+    """One lifecycle, counted exactly once in ctx's accounting.
 
-    Cut short by the run's end (GreenletExit, StopUser), it counts as interrupted and
-    the exception goes on."""
+    Cut short by a stop (GreenletExit) it counts as interrupted, unless it had
+    already failed, and the exception goes on. Any other exception is ours: the lifecycle
+    fails with harness_error and the exception is counted, not raised."""
     acct = ctx.results.accounting
     acct.started += 1
     errors: list[str] = []
+    ready = False
 
     def sink(sample: PhaseSample) -> None:
+        nonlocal ready
         ctx.results.record(sample)
         if not sample.ok and sample.error:
             errors.append(sample.error)
-        elif sample.phase == "ready" and sample.attempt == 0:
-            acct.ready += 1
+        elif sample.phase == "ready":
+            ready = True
+            if sample.attempt == 0:
+                acct.ready += 1
 
     session = ClientSession(ctx.settings.session_settings(reconnect=held), ctx.clock, sink)
     conn = Connection(session, ctx.tls)
-    url = ctx.settings.session_url(session.session_id)
-    counted = False
     try:
-        if conn.open(url, at=scheduled_at) and conn.wait_ready():
-            _converse(ctx, conn, url, held)
-        conn.close()
-        if held:  # a held session fails only when it could not come back
-            failure = str(session.failure) if session.state is State.FAILED else None
-        else:
-            failure = errors[0] if errors else None
+        try:
+            url = ctx.settings.session_url(session.session_id)
+            if conn.open(url, at=scheduled_at) and conn.wait_ready():
+                _converse(ctx, conn, url, held)
+            conn.close()
+        except GreenletExit:  # Locust stops a user by killing its greenlet
+            conn.abort()
+            failure = _failure(session, errors, held)
+            if failure:
+                acct.failed[failure] += 1
+            else:
+                acct.interrupted += 1
+            raise
+        except (Exception, gevent.Timeout) as exc:
+            _abort_quietly(conn)
+            ctx.harness_error(exc)
+            acct.failed[ErrorClass.HARNESS_ERROR] += 1
+            return Outcome(str(ErrorClass.HARNESS_ERROR), ready)
+        failure = _failure(session, errors, held)
         if failure:
             acct.failed[failure] += 1
         else:
             acct.completed += 1
-        counted = True
-        return failure
+        return Outcome(failure, ready)
     finally:
         acct.reconnects += session.counters.reconnect_count
-        if not counted:
-            acct.interrupted += 1
-            conn.abort()
+        _count_violations(ctx, session.counters)
+
+
+def _failure(session: ClientSession, errors: list[str], held: bool) -> str | None:
+    """How a lifecycle failed, if it did. A held session fails only when it could not come
+    back; a short one by its first failed phase, or a connection lost with nothing in
+    flight (a 1011 close between chats, a protocol error)."""
+    if held:
+        return str(session.failure) if session.state is State.FAILED else None
+    if errors:
+        return errors[0]
+    return str(session.failure) if session.failure is not None else None
+
+
+def _abort_quietly(conn: Connection) -> None:
+    with contextlib.suppress(Exception):  # the socket is dropped either way
+        conn.abort()
+
+
+def _count_violations(ctx: RunContext, counters: Counters) -> None:
+    tally = ctx.results.accounting.protocol_violations
+    for name in VIOLATIONS:
+        n = getattr(counters, name, 0)
+        if n:
+            tally[name] += n
+
+
+class RetryPolicy:
+    """When a looping user's lifecycle could not get ready, it waits as the document's client
+    does before trying again: `reconnectDelay` doubling up to `maxReconnectDelay`, and the
+    circuit breaker (`circuitBreakerThreshold` failures in a row open it for
+    `circuitBreakerTimeout`). Without this, 20 users made 99,284 attempts in 8 s against a
+    dead platform."""
+
+    def __init__(self, settings: Settings, rng: random.Random) -> None:
+        self.backoff = Backoff(
+            settings.reconnect_delay_ms / 1000,
+            settings.max_reconnect_delay_ms / 1000,
+            jitter=settings.reconnect_jitter,
+            rng=rng,
+        )
+        self.breaker = CircuitBreaker(
+            settings.circuit_breaker_threshold, settings.circuit_breaker_timeout_ms / 1000
+        )
+        self.failures = 0
+
+    def wait_after(self, outcome: Outcome, now: float) -> float:
+        """Seconds to wait before the next lifecycle."""
+        if outcome.ready or outcome.failure is None:
+            self.failures = 0
+            self.breaker.record_success()
+            return 0.0
+        self.failures += 1
+        self.breaker.record_failure(now)
+        delay = self.backoff.delay(min(self.failures - 1, 30))
+        return max(delay, self.breaker.retry_at(now) - now)
 
 
 def _converse(ctx: RunContext, conn: Connection, url: str, held: bool) -> None:

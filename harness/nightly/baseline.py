@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.load.rundir import now_iso, write_json
 from harness.nightly.replicates import Side, side_from_runs
+from harness.record.files import write_json
+from harness.record.rundir import now_iso
 
 SCHEMA_VERSION = 1
 

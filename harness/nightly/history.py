@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.load.rundir import write_json
+from harness.record.files import write_json
 
 
 def history_dir(reports: Path) -> Path:

@@ -12,13 +12,14 @@ from xml.etree import ElementTree as ET
 
 from harness.analysis.benchmarks import load_benchmarks
 from harness.errors import HarnessError
-from harness.load.command import locust_command
-from harness.load.rundir import now_iso, write_json
+from harness.launch import locust_command
 from harness.nightly.baseline import baseline_dir, load_baseline
 from harness.nightly.compare import Change, compare, geomean, overall
 from harness.nightly.history import append_night, history_dir, load_history
 from harness.nightly.pages import night_page, trends_page
 from harness.nightly.replicates import Side, replicate_kind, side_from_runs
+from harness.record.files import write_json
+from harness.record.rundir import now_iso, run_dir_of
 from harness.report.build import write_report
 from harness.report.ci import junit_document
 from harness.report.redact import redact
@@ -38,23 +39,36 @@ class Settings:
     extra_locust_args: tuple[str, ...] = ()
 
 
-def run_trial(s: Settings, index: int) -> Path:
-    """One Locust run of the nightly scenario; its run directory."""
+def run_trial(s: Settings, index: int, night_id: str) -> Path:
+    """One Locust run of the nightly scenario, named by the night; its run directory."""
     print(f"nightly: trial {index + 1} of {s.trials} ({s.scenario})", flush=True)
+    run_id = f"{night_id}-trial{index + 1}"
     cmd = locust_command(
         "--only-summary",
         "--scenario",
         s.scenario,
         "--reports-dir",
         str(s.reports),
+        "--run-id",
+        run_id,
         *s.extra_locust_args,
     )
     if s.host:
         cmd += ["--host", s.host]
     result = subprocess.run(cmd, capture_output=True, text=True)
-    if "harness: error:" in result.stderr:
-        raise HarnessError(result.stderr.strip().splitlines()[-1].removeprefix("harness: error: "))
-    return (s.reports / "latest").resolve()
+    run_dir = run_dir_of(s.reports, run_id)
+    if not (run_dir / "run.json").is_file():
+        said = [
+            line.removeprefix("harness: error: ")
+            for line in result.stderr.splitlines()
+            if line.startswith("harness: error: ")
+        ]
+        raise HarnessError(
+            said[-1]
+            if said
+            else f"trial {index + 1} left no run directory (locust exit {result.returncode})"
+        )
+    return run_dir
 
 
 def compare_sides(baseline: Side, current: Side, s: Settings) -> tuple[str, list[Change]]:
@@ -76,7 +90,7 @@ def nightly(s: Settings) -> int:
     baseline_file = baseline_dir(s.reports) / "baseline.json"
     if baseline_file.is_file():
         load_baseline(baseline_file)  # a damaged baseline stops the night before its trials
-    trials = [run_trial(s, i) for i in range(s.trials)]
+    trials = [run_trial(s, i, night_id) for i in range(s.trials)]
     reasons = []
     trial_rows = []
     for run_dir in trials:

@@ -11,10 +11,11 @@ from typing import Any
 from harness.analysis.benchmarks import load_benchmarks
 from harness.analysis.rundata import load_run
 from harness.analysis.verdict import summarise
+from harness.record.files import RecordWriteError
+from harness.record.runfile import write_outputs
 from harness.report import plots
 from harness.report.ci import junit_xml, markdown
 from harness.report.html import render
-from harness.report.redact import redact
 
 
 def write_report(
@@ -75,8 +76,11 @@ def write_report(
         "junit.xml": junit_xml(summary),
         "summary.md": markdown(summary),
     }
-    for name, text in outputs.items():
-        (run_dir / name).write_text(redact(text))
+    try:
+        write_outputs(run_dir, outputs)
+    except RecordWriteError as exc:  # a read-only run directory: the console gets the report
+        print(f"harness report: {exc}; the summary follows instead", flush=True)
+        print(outputs["summary.md"], flush=True)
     return summary
 
 

@@ -41,10 +41,7 @@ def junit_xml(summary: dict[str, Any]) -> str:
         ).text = f"{measured}; status {c['status']}; {c['samples']} samples"
     for b in budgets:
         case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="errors",
-            name=f"{b['error_class']} rate < {100 * b['limit_rate']:g}%",
+            suite, "testcase", classname="errors", name=f"{b['error_class']} {budget_text(b)}"
         )
         if b["status"] == "fail":
             ET.SubElement(
@@ -53,6 +50,13 @@ def junit_xml(summary: dict[str, Any]) -> str:
     return junit_document(
         suite, summary["reasons"] if summary["verdict"] == "invalid" else [], "run"
     )
+
+
+def budget_text(b: dict[str, Any]) -> str:
+    """`rate < 1%`, or that the class has no budget in the table."""
+    if b.get("limit_rate") is None:
+        return "(no budget)"
+    return f"rate {b.get('op') or '<'} {100 * b['limit_rate']:g}%"
 
 
 def junit_document(suite: ET.Element, invalid_reasons: list[str], what: str) -> str:
@@ -66,13 +70,36 @@ def junit_document(suite: ET.Element, invalid_reasons: list[str], what: str) -> 
     )
 
 
+def partial_lines(summary: dict[str, Any]) -> list[str]:
+    """What the banner says of a run with lost workers, or broken protocol rules."""
+    lines = [
+        f"PARTIAL: worker {w['worker']} was lost (noticed {w['noticed_at']}; its figures up "
+        f"to its last report at {w['last_report_at']} are included)"
+        for w in summary.get("lost_workers") or []
+    ]
+    violations = summary.get("protocol_violations") or {}
+    if violations:
+        lines.append(
+            "the platform broke the protocol without failing a lifecycle: "
+            + ", ".join(f"{k} {v}" for k, v in violations.items())
+        )
+    return lines
+
+
 def markdown(summary: dict[str, Any]) -> str:
-    icon = {"pass": "✅", "fail": "❌", "borderline": "⚠️", "insufficient": "❔"}
+    icon = {
+        "pass": "✅",
+        "fail": "❌",
+        "borderline": "⚠️",
+        "insufficient": "❔",
+        "unbudgeted": "·",
+    }
     lines = [
         f"## MIPTech benchmark run `{summary['run_id']}`: **{summary['verdict'].upper()}**",
         "",
     ]
     lines += [f"- {r}" for r in summary["reasons"]]
+    lines += [f"- {line}" for line in partial_lines(summary)]
     lines += ["", "| phase | check | measured | interval | status |", "|---|---|---|---|---|"]
     for c in summary["checks"]:
         interval = (
@@ -86,7 +113,7 @@ def markdown(summary: dict[str, Any]) -> str:
         )
     for b in summary["error_budgets"]:
         lines.append(
-            f"| errors | `{b['error_class']} rate < {100 * b['limit_rate']:g}%` | "
+            f"| errors | `{b['error_class']} {budget_text(b)}` | "
             f"{100 * b['rate']:.2f}% ({b['count']}) | - | {icon[b['status']]} {b['status']} |"
         )
     lc = summary["lifecycles"]

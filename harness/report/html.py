@@ -8,6 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from harness.report.ci import budget_text, partial_lines
+
 
 def render(
     summary: dict[str, Any],
@@ -36,6 +38,8 @@ def render(
         failed_total=sum((summary["lifecycles"].get("failed") or {}).values()),
         documented=documented,
         locust_html=locust_html,
+        budget_text=budget_text,
+        partial=partial_lines(summary),
         figures=[
             {"title": t, "note": n, "data": base64.b64encode(png).decode()} for t, n, png in figures
         ],

@@ -14,7 +14,7 @@ import numpy as np
 from harness.analysis.benchmarks import Benchmarks
 from harness.analysis.rundata import RunData
 from harness.analysis.stats import percentile
-from harness.load.results import phase_order
+from harness.record.schema import phase_order
 
 COLOURS = {"p50": "#2b8a3e", "p95": "#e67700", "p99": "#c92a2a"}
 

@@ -20,10 +20,14 @@ def phase(ms: np.ndarray, errors: dict[str, int] | None = None) -> PhaseData:
 
 
 def run(
-    phases: dict[str, PhaseData], valid: bool = True, failed: dict[str, int] | None = None
+    phases: dict[str, PhaseData],
+    valid: bool = True,
+    failed: dict[str, int] | None = None,
+    **fields: Any,
 ) -> RunData:
     info: dict[str, Any] = {
         "run_id": "synthetic",
+        "status": "complete",
         "accounting": {
             "total": {
                 "started": 1000,
@@ -41,6 +45,7 @@ def run(
             "cpu_max_pct": 40.0,
         },
     }
+    info.update(fields)
     return RunData(Path("."), info, phases, 0.0, 900, 1000, "raw samples")
 
 
@@ -119,6 +124,7 @@ def test_error_budget() -> None:
         "count": 15,
         "rate": 0.015,
         "limit_rate": 0.01,
+        "op": "<",
         "status": "fail",
     }
 
@@ -131,7 +137,7 @@ def test_a_run_with_only_merged_histograms_is_analysed_within_their_precision(
     from hdrh.histogram import HdrHistogram
 
     from harness.analysis.rundata import load_run
-    from harness.load.results import new_histogram
+    from harness.record.histograms import new_histogram
 
     values = np.random.default_rng(9).lognormal(13, 0.3, 5000).astype(np.int64)
     hist: HdrHistogram = new_histogram()
@@ -141,13 +147,14 @@ def test_a_run_with_only_merged_histograms_is_analysed_within_their_precision(
     (tmp_path / "histograms.json").write_text(
         json.dumps(
             {
+                "schema_version": 2,
                 "phases": {
                     "ready": {
                         "count": 5000,
                         "errors": {"dropped": 2},
                         "hdr": hist.encode().decode(),
                     }
-                }
+                },
             }
         )
     )
@@ -164,3 +171,73 @@ def test_a_run_with_only_merged_histograms_is_analysed_within_their_precision(
         assert (
             abs(np.percentile(ready.ok_us, q, method="inverted_cdf") - exact) <= exact * 0.001 + 1
         )
+
+
+def test_a_dead_platform_fails_on_its_connection_budget_not_invalid() -> None:
+    """Nothing got ready, so no latency check has samples: the failed budget is the finding."""
+    failed_connects = {"connect": phase(np.array([]), {"connection_refused": 1000})}
+    s = summarise(run(failed_connects, failed={"connection_refused": 1000}), load_benchmarks())
+    assert s["verdict"] == "fail"
+    budget = next(b for b in s["error_budgets"] if b["error_class"] == "connection_refused")
+    assert budget["status"] == "fail" and budget["rate"] == 1.0
+    assert any("too few samples" in r for r in s["reasons"])  # still said
+
+
+def test_protocol_and_harness_errors_have_zero_budgets_by_default() -> None:
+    for error_class in ("protocol_error", "harness_error"):
+        s = summarise(
+            run(documented_phases(np.random.default_rng(7)), failed={error_class: 1}),
+            load_benchmarks(),
+        )
+        assert s["verdict"] == "fail", error_class
+        budget = next(b for b in s["error_budgets"] if b["error_class"] == error_class)
+        assert (budget["count"], budget["limit_rate"], budget["status"]) == (1, 0.0, "fail")
+
+
+def test_a_failed_class_without_a_budget_is_still_shown(tmp_path: Path) -> None:
+    table = tmp_path / "b.toml"
+    table.write_text(
+        '[phases.ready]\nchecks = ["p95 < 600ms"]\n[errors]\nready_timeout = "rate < 1%"\n'
+    )
+    s = summarise(
+        run(documented_phases(np.random.default_rng(8)), failed={"dropped": 3}),
+        load_benchmarks(table),
+    )
+    row = next(b for b in s["error_budgets"] if b["error_class"] == "dropped")
+    assert (row["count"], row["status"], row["limit_rate"]) == (3, "unbudgeted", None)
+
+
+def test_a_stopped_run_cannot_pass_but_can_fail() -> None:
+    stopped = {"status": "stopped", "planned_s": 25.0, "actual_s": 8.0}
+    s = summarise(run(documented_phases(np.random.default_rng(9)), **stopped), load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert any("stopped after 8.0 s of its planned 25.0 s" in r for r in s["reasons"])
+    slow = documented_phases(np.random.default_rng(9), init_shift=400)
+    assert summarise(run(slow, **stopped), load_benchmarks())["verdict"] == "fail"
+
+
+def test_a_run_that_never_finished_is_invalid_even_if_it_fails() -> None:
+    slow = documented_phases(np.random.default_rng(10), init_shift=400)
+    s = summarise(run(slow, status="running"), load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert "did not finish" in s["reasons"][0]
+
+
+def test_lost_workers_mark_the_verdict_partial() -> None:
+    lost = [{"worker": "w2", "noticed_at": "t", "last_report_at": "t0"}]
+    s = summarise(
+        run(documented_phases(np.random.default_rng(11)), workers_lost=lost), load_benchmarks()
+    )
+    assert s["verdict"] == "pass" and s["partial"] is True and s["lost_workers"] == lost
+
+
+def test_unexplained_interruptions_and_missing_rows_make_a_run_invalid() -> None:
+    data = run(documented_phases(np.random.default_rng(12)))
+    total = data.run["accounting"]["total"]
+    total.update(interrupted=5, interrupted_explained=2, interrupted_unexplained=3, completed=975)
+    s = summarise(data, load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert any("3 lifecycles were cut off with no stop" in r for r in s["reasons"])
+    data = run(documented_phases(np.random.default_rng(12)))
+    data.missing = ["w1.csv: holds 10 rows, run.json says 20 (truncated or altered)"]
+    assert summarise(data, load_benchmarks())["verdict"] == "invalid"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from harness.load.command import locust_command
+from harness.launch import locust_command
 from harness.server.groundtruth import read_ground_truth
 from tests.conftest import harness_env, run_harness
 
@@ -92,7 +92,7 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
     run_dir = latest(tmp_path)
     run = run_json(run_dir)
     assert run["status"] == "complete" and run["target"].startswith("ws://127.0.0.1:")
-    assert run["schema_version"] == 1 and run["versions"]["locust"]
+    assert run["schema_version"] == 2 and run["versions"]["locust"]
     assert_accounting(run)
     assert run["accounting"]["total"]["completed"] > 20
     assert run["health"]["valid"], run["health"]["reasons"]
@@ -161,11 +161,16 @@ def test_sigterm_mid_run_leaves_a_complete_run_directory(tmp_path: Path) -> None
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=60)
     run = run_json(latest(tmp_path))
-    assert run["status"] == "complete", out[-2000:]
+    assert run["status"] == "stopped", out[-2000:]
+    assert run["planned_s"] == 60 and 3 < run["actual_s"] < 12
     assert_accounting(run)
-    assert run["accounting"]["total"]["interrupted"] > 0
+    assert 0 < run["accounting"]["total"]["interrupted"] <= 20
+    assert run["accounting"]["total"]["interrupted_unexplained"] == 0
     assert run["phases"]["ready"]["count"] > 0
     assert_raw_agrees_with_histograms(latest(tmp_path))
+    report = run_harness("report", str(latest(tmp_path)))
+    assert report.returncode == 2, report.stdout  # a stopped run cannot PASS
+    assert "stopped after" in report.stdout
 
 
 def test_arrival_scheduler_counts_and_lateness(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.embedded import start_platform
-from harness.load.command import locust_command
+from harness.launch import locust_command
 from tests.conftest import ROOT, harness_env, run_harness
 from tests.report.browser import inspect_page
 

@@ -1,15 +1,10 @@
-"""The run directory: reports/runs/<run_id>/ and reports/latest pointing at the newest.
-
-run.json            what ran, where, with what; accounting; health; per-phase table
-histograms.json     merged per-phase HdrHistograms (base64, µs) and error counts
-samples/<worker>.csv raw samples of each process
-"""
+"""The run directory: reports/runs/<run_id>/, and reports/latest pointing at the newest."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
+import re
 import secrets
 import socket
 import subprocess
@@ -19,21 +14,45 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from harness.errors import HarnessError
+from harness.record.files import RecordWriteError, describe_os_error
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise HarnessError(
+            f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (at most 100)"
+        )
+    return run_id
+
+
+def run_dir_of(reports: Path, run_id: str) -> Path:
+    return reports / "runs" / run_id
+
+
 def create_run_dir(reports: Path, run_id: str) -> Path:
-    run_dir = reports / "runs" / run_id
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    """Make the run's directory (it must not exist yet) and point reports/latest at it."""
+    run_dir = run_dir_of(reports, run_id)
+    try:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise HarnessError(f"{run_dir} exists already: choose another --run-id") from None
+    except OSError as exc:
+        raise RecordWriteError(describe_os_error(run_dir, exc)) from None
     latest = reports / "latest"
     tmp = reports / f".latest-{run_id}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(Path("runs") / run_id)
-    os.replace(tmp, latest)
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(Path("runs") / run_id)
+        os.replace(tmp, latest)
+    except OSError as exc:
+        raise RecordWriteError(describe_os_error(latest, exc)) from None
     return run_dir
 
 
@@ -74,14 +93,14 @@ def run_metadata() -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, body: dict[str, Any]) -> None:
-    """Atomically, and with every secret masked (see harness.report.redact)."""
-    from harness.report.redact import redact
-
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(redact(json.dumps(body, indent=2, default=str)) + "\n")
-    os.replace(tmp, path)
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_of(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -2,8 +2,8 @@ import random
 
 import numpy as np
 
-from harness.load.results import MergedResults, ProcessResults
 from harness.protocol.session import PhaseSample
+from harness.record.results import MergedResults, ProcessResults
 
 
 def sample(phase: str, us: int, ok: bool = True, error: str | None = None) -> PhaseSample:
@@ -54,4 +54,4 @@ def test_accounting_deltas_add_up_per_worker() -> None:
         1,
     )
     assert total["in_flight"] == 0
-    assert merged.workers["a"].as_dict()["started"] == 4
+    assert merged.workers["a"].accounting.as_dict()["started"] == 4

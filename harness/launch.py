@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 
 
 def locust_command(*args: str) -> list[str]:

@@ -1,0 +1,528 @@
+"""The harness's side of one Locust process: Locust's events call its methods.
+
+Every process has one Coordinator, holding its RunContext (what its users share). On the
+master or a local runner it also holds the RunRecord (harness/record), the only writer of
+the run directory. Flow:
+
+  init          validate options, scenario and settings; create the run directory
+  test_start    workers learn the run directory (`harness_run`); the master watches for
+                lost workers; every process flushes its samples every 2 s
+  every 3 s     workers ship deltas in Locust's `report_to_master`; the master merges them
+  test_stop     workers ship a final delta (`harness_final`); the master waits for it from
+                every worker that is not lost, at most FINAL_WAIT_S
+  quitting      the master (or local runner) writes histograms.json and run.json
+
+Locust fires the master's `test_stop` and `quitting` before the last regular worker
+reports arrive, hence the explicit final message.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, Runner, WorkerRunner
+
+from harness.config import Settings, load_settings
+from harness.embedded import EmbeddedPlatform, start_platform
+from harness.errors import HarnessError
+from harness.load.health import HealthMonitor
+from harness.load.lifecycle import RunContext
+from harness.load.scenario import Knobs, Scenario, ScenarioShape, load_scenario
+from harness.protocol.session import PhaseSample
+from harness.record.files import RecordWriteError
+from harness.record.results import ProcessResults
+from harness.record.rundir import check_run_id, new_run_id, now_iso, run_metadata
+from harness.record.runfile import RunRecord
+from harness.record.samples import SampleWriter
+from harness.report.summary_text import summary_text
+
+log = logging.getLogger("harness")
+DEFAULT_MAX_LOOP_LAG_MS = 10.0
+FINAL_WAIT_S = 10.0  # after the stop: Locust notices a dead worker within ~4 s
+FLUSH_EVERY_S = 2.0
+WATCH_EVERY_S = 0.5
+
+
+class PhaseFailed(Exception):
+    """A failed phase as Locust shows it: the message is the error class."""
+
+
+def fail(message: str) -> None:
+    """Bad input or an unusable reports directory: one line, exit 2."""
+    sys.stderr.write(f"harness: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
+class Coordinator:
+    def __init__(self, environment: Environment) -> None:
+        options = environment.parsed_options
+        assert options is not None and environment.runner is not None
+        self.environment = environment
+        self.options = options
+        self.runner: Runner = environment.runner
+        self.scenario: Scenario | None = (
+            load_scenario(options.scenario) if options.scenario else None
+        )
+        self.knobs = _knobs(options, self.scenario)
+        self.is_worker = isinstance(self.runner, WorkerRunner)
+        self.is_master = isinstance(self.runner, MasterRunner)
+        self.worker_id = (
+            str(self.runner.client_id)
+            if isinstance(self.runner, WorkerRunner)
+            else ("master" if self.is_master else "local")
+        )
+        self.record: RunRecord | None = None
+        self.platform: EmbeddedPlatform | None = None
+        self.final_sent = False
+        self.finished = Event()
+        self.finishing = False
+        self.cut_short = False  # a second signal while waiting for the workers
+        self.told: set[str] = set()  # workers that know the run directory
+        self.aborted: str | None = None
+        max_lag = options.max_loop_lag_ms or (
+            self.scenario.max_loop_lag_ms if self.scenario else None
+        )
+        self.max_loop_lag_ms = max_lag or DEFAULT_MAX_LOOP_LAG_MS
+        if options.run_id:
+            check_run_id(options.run_id)
+        settings = _settings_for(options, self.scenario, environment.host)  # validated now
+        if not self.is_worker:
+            self._create_record()
+            settings = _settings_for(options, self.scenario, environment.host)
+        live = not options.no_locust_stats and not self.is_master
+        monitor = HealthMonitor(users=lambda: self.runner.user_count)
+        self.ctx = RunContext(
+            settings,
+            self.knobs,
+            ProcessResults(self.worker_id, _fire_request(environment) if live else None),
+            monitor,
+            self.scenario,
+            self.max_loop_lag_ms,
+        )
+        environment.harness_context = self.ctx  # type: ignore[attr-defined]
+        self._choose_users()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _create_record(self) -> None:
+        options = self.options
+        run_id = options.run_id or new_run_id()
+        meta: dict[str, Any] = {
+            "scenario": self.scenario.name if self.scenario else None,
+            "target": self.environment.host or "",
+            "embedded_platform": None,
+            **run_metadata(),
+        }
+        self.record = RunRecord.create(Path(options.reports_dir), run_id, meta)
+        if not self.environment.host:
+            self._start_embedded()
+            meta = self.record.meta
+            meta["target"] = self.environment.host
+            assert self.platform is not None
+            meta["embedded_platform"] = {"url": self.platform.url, "args": self._platform_args}
+        print(f"harness: run {run_id} writes to {self.record.run_dir}", flush=True)
+
+    def _start_embedded(self) -> None:
+        assert self.record is not None
+        scenario, options = self.scenario, self.options
+        profile = options.platform_profile or (
+            scenario.platform_profile if scenario else "documented"
+        )
+        args = ["--profile", profile]
+        for key, value in (scenario.platform_knobs if scenario else {}).items():
+            args += ["--set", f"{key}={value}"]
+        if scenario is not None and scenario.platform_seed is not None:
+            args += ["--seed", str(scenario.platform_seed)]
+        if scenario is not None and scenario.platform_workers > 1:
+            args += ["--workers", str(scenario.platform_workers)]
+        if options.ground_truth:
+            self.record.meta["ground_truth"] = "platform/"
+            args += ["--ground-truth", str(self.record.run_dir / "platform")]
+        self.platform = start_platform(*args, log=self.record.run_dir / "platform.log")
+        self._platform_args = args
+        self.environment.host = options.host = self.platform.base
+        print(
+            f"harness: no --host given: started the reference platform (profile {profile}) "
+            f"at {self.platform.url}; it stops when the run ends",
+            flush=True,
+        )
+
+    def _choose_users(self) -> None:
+        """A scenario picks its user class and shape; otherwise Locust's -u/-r/-t rule, and
+        with no user class named on the command line the lifecycle user runs alone."""
+        from harness.load import users
+
+        environment = self.environment
+        if self.scenario is not None:
+            user_class = getattr(users, self.scenario.user_class)
+            environment.user_classes = [user_class]
+            shape = ScenarioShape(self.scenario, user_class)
+            shape.runner = self.runner
+            environment.shape_class = shape
+        elif not self.options.user_classes:
+            environment.user_classes = [users.LifecycleUser]
+
+    def wire(self) -> None:
+        """Listen to this process's Locust events (bound methods: no module state)."""
+        events = self.environment.events
+        events.test_start.add_listener(self.on_test_start)
+        events.test_stopping.add_listener(self.on_test_stopping)
+        events.test_stop.add_listener(self.on_test_stop)
+        events.quitting.add_listener(self.on_quitting)
+        runner = self.runner
+        if isinstance(runner, WorkerRunner):
+            events.report_to_master.add_listener(self.on_report_to_master)
+            runner.register_message("harness_run", self.on_run_message)
+            runner.register_message("harness_stop", self.on_stop_message, concurrent=True)
+        elif isinstance(runner, MasterRunner):
+            events.worker_report.add_listener(self.on_worker_report)
+            runner.register_message("harness_final", self.on_final_message)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def on_test_start(self, environment: Environment, **_: Any) -> None:
+        ctx = self.ctx
+        try:  # a worker learns the target from the master's spawn message, after init
+            ctx.settings = _settings_for(self.options, self.scenario, environment.host)
+        except HarnessError as exc:
+            fail(str(exc))
+        ctx.health.start()
+        gevent.spawn(self._flush_forever)
+        if self.record is None:
+            return
+        if isinstance(self.runner, LocalRunner):
+            ctx.results.writer = SampleWriter(self.record.run_dir, self.worker_id)
+        self.record.meta.update(self._run_description())
+        self._write(lambda r: r.start(self._planned_s()))
+        if isinstance(self.runner, MasterRunner):
+            self.runner.send_message("harness_run", self._run_message())
+            self.told |= {str(c.id) for c in self.runner.clients.all}
+            gevent.spawn(self._watch_workers)
+        if self.scenario is not None and self.scenario.drop_at_s is not None:
+            gevent.spawn(self._drop_all_later, self.scenario.drop_at_s)
+
+    def _planned_s(self) -> float | None:
+        run_time = getattr(self.options, "run_time", None)
+        if run_time:
+            if isinstance(run_time, str):
+                from locust.util.timespan import parse_timespan
+
+                run_time = parse_timespan(run_time)
+            return float(run_time)
+        if self.scenario is not None and self.scenario.duration_s > 0:
+            return self.scenario.duration_s
+        return None
+
+    def _run_description(self) -> dict[str, Any]:
+        options, s = self.options, self.ctx.settings
+        return {
+            "tls_verify": s.tls_verify,
+            "locust": {
+                "users": getattr(options, "num_users", None),
+                "spawn_rate": getattr(options, "spawn_rate", None),
+                "run_time": getattr(options, "run_time", None),
+                "processes": getattr(options, "processes", None),
+                "user_classes": [c.__name__ for c in self.environment.user_classes],
+                "html_file": getattr(options, "html_file", None),
+            },
+            "knobs": self.knobs.__dict__,
+            "settings": {k: v for k, v in s.__dict__.items() if k != "sources"},
+        }
+
+    def _run_message(self) -> dict[str, Any]:
+        assert self.record is not None
+        return {
+            "run_id": self.record.run_id,
+            "run_dir": str(self.record.run_dir),
+            "token": _run_token(),
+        }
+
+    def _flush_forever(self) -> None:
+        """Samples reach the disk at least every FLUSH_EVERY_S, from every process."""
+        while True:
+            gevent.sleep(FLUSH_EVERY_S)
+            self.ctx.results.flush_rows()
+            writer = self.ctx.results.writer
+            if writer is not None and writer.error and self.record is not None:
+                self.abort(writer.error)
+
+    def abort(self, why: str) -> None:
+        """The run cannot go on (the disk is full): one line, stop, exit code 2."""
+        if self.aborted:
+            return
+        self.aborted = why
+        sys.stderr.write(f"harness: error: {why}; stopping the run (what was written stays)\n")
+        sys.stderr.flush()
+        self.environment.process_exit_code = 2
+        if self.record is not None:
+            self.record.stopping(why)
+        gevent.spawn(self.runner.quit)
+
+    def _watch_workers(self) -> None:
+        """Master: a worker whose heartbeats stopped (Locust marks it missing after about
+        4 s) is recorded as lost, with what it last shipped."""
+        assert isinstance(self.runner, MasterRunner) and self.record is not None
+        while not self.finished.is_set():
+            for client in self.runner.clients.all:
+                if client.state == "missing" and str(client.id) not in self.record.lost:
+                    self._lost(str(client.id))
+            gevent.sleep(WATCH_EVERY_S)
+
+    def _lost(self, worker: str) -> None:
+        assert self.record is not None
+        if worker in self.record.lost or worker in self.record.merged.final:
+            return
+        self.record.worker_lost(worker)
+        print(
+            f"harness: worker {worker} lost (no heartbeat); its figures up to its last "
+            "report are kept and the run is marked partial",
+            flush=True,
+        )
+
+    def _drop_all_later(self, delay: float) -> None:
+        """The reconnect storm: ask the (reference) platform to drop every session at once."""
+        gevent.sleep(delay)
+        host = self.environment.host or ""
+        base = host.replace("ws://", "http://").replace("wss://", "https://")
+        try:
+            urllib.request.urlopen(f"{base}/_harness/drop", timeout=5).close()
+            assert self.record is not None
+            self.record.meta["dropped_at"] = now_iso()
+            print(f"harness: asked the platform to drop every session ({now_iso()})", flush=True)
+        except OSError as exc:
+            log.error("could not trigger the drop at %s/_harness/drop: %s", base, exc)
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def on_run_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Worker: the master says which run this is and where its directory is."""
+        token = _run_token(create=False)
+        if token and msg.data.get("token") != token:
+            sys.stderr.write(
+                f"harness: error: worker {self.worker_id} belongs to another run than the "
+                f"master's ({msg.data.get('run_id')}); it quits\n"
+            )
+            gevent.spawn(self.runner.quit)
+            return
+        if self.ctx.results.writer is None:
+            self.ctx.results.writer = SampleWriter(Path(msg.data["run_dir"]), self.worker_id)
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        data["harness"] = self.ctx.results.take_delta()
+
+    def on_stop_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Worker: the master is finishing; stop users (in flight: interrupted), report."""
+        runner = self.runner
+        assert isinstance(runner, WorkerRunner)
+        if runner.state not in ("stopped", "init"):
+            runner.stop()  # fires test_stop, which sends the final report
+        self._send_final()
+
+    def _send_final(self) -> None:
+        runner = self.runner
+        assert isinstance(runner, WorkerRunner)
+        if not self.final_sent:
+            self.final_sent = True
+            runner.send_message(
+                "harness_final", {"worker": self.worker_id, "delta": self._final_delta()}
+            )
+
+    def _final_delta(self) -> dict[str, Any]:
+        ctx = self.ctx
+        ctx.health.stop()  # this process measures no more
+        ctx.results.flush_rows()
+        if ctx.results.writer is not None:
+            ctx.results.writer.close()
+        delta = ctx.results.take_delta()
+        delta["health"] = ctx.health.summary()
+        delta["final"] = True
+        return delta
+
+    # -- master side -------------------------------------------------------------------------
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        assert self.record is not None
+        if "harness" in data:
+            self.record.merge(client_id, data["harness"])
+            error = (data["harness"].get("samples") or {}).get("error")
+            if error:
+                self.abort(f"worker {client_id}: {error}")
+        if client_id not in self.told and isinstance(self.runner, MasterRunner):
+            self.told.add(client_id)  # joined after the start
+            self.runner.send_message("harness_run", self._run_message(), client_id)
+
+    def on_final_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        assert self.record is not None
+        self.record.merge(msg.data["worker"], msg.data["delta"])
+
+    def _wait_for_finals(self) -> None:
+        """Until every worker that is not lost has sent its final figures; at most
+        FINAL_WAIT_S, and not at all once a second signal asked to hurry."""
+        runner, record = self.runner, self.record
+        assert isinstance(runner, MasterRunner) and record is not None
+        deadline = time.monotonic() + FINAL_WAIT_S
+        while not self.cut_short:
+            for client in runner.clients.all:
+                if client.state == "missing":
+                    self._lost(str(client.id))
+            known = {str(c.id) for c in runner.clients.all} | set(record.merged.workers)
+            waiting = known - record.merged.final - set(record.lost)
+            if not waiting or time.monotonic() >= deadline:
+                break
+            gevent.sleep(0.1)
+        for worker in sorted(
+            ({str(c.id) for c in runner.clients.all} | set(record.merged.workers))
+            - record.merged.final
+        ):
+            self._lost(worker)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def on_test_stopping(self, environment: Environment, **_: Any) -> None:
+        """Users are about to be cut off: the measured part of the run is over, and so is the
+        health monitor's (stopping thousands of users is the harness's busiest moment)."""
+        self.ctx.health.stop()
+        if self.record is not None:
+            self.record.stopping()
+
+    def on_test_stop(self, environment: Environment, **_: Any) -> None:
+        if self.is_worker:
+            self._send_final()
+        elif isinstance(self.runner, MasterRunner):
+            # Collect every worker's final figures now, while the master still listens: when
+            # a shape ends, Locust's quit() fires this, tells workers to quit, waits 0.5 s
+            # and stops receiving. Workers still running users are asked to stop and report.
+            self.runner.send_message("harness_stop")
+            self._wait_for_finals()
+
+    def on_quitting(self, environment: Environment, **_: Any) -> None:
+        if self.is_worker:
+            self.ctx.results.flush_rows()
+            if self.ctx.results.writer is not None:
+                self.ctx.results.writer.close()
+            return
+        if self.finishing:  # a second signal: stop waiting, let the first finish the files
+            self.cut_short = True
+            self.finished.wait(30)
+            return
+        self.finishing = True
+        try:
+            self._finish()
+        finally:
+            self.finished.set()
+            if self.platform is not None:
+                self.platform.stop()
+
+    def _finish(self) -> None:
+        runner, record, ctx = self.runner, self.record, self.ctx
+        assert record is not None
+        if runner.state not in ("stopped", "init"):
+            record.stopping("stopped by a signal or the web UI before its planned end")
+            runner.stop()  # users stop (in flight: interrupted); a master collects finals
+        if isinstance(runner, MasterRunner):
+            self._wait_for_finals()  # at once if test_stop already collected them
+        else:
+            record.merge(self.worker_id, self._final_delta())
+        ctx.health.stop()
+        try:
+            body = record.finish(self.max_loop_lag_ms)
+        except RecordWriteError as exc:
+            self.environment.process_exit_code = 2
+            sys.stderr.write(f"harness: error: {exc}; run.json keeps its last complete version\n")
+            return
+        print(summary_text(body, record.run_dir), flush=True)
+        # Locust prints its own tables after `quitting`; say where the results are, last.
+        atexit.register(print, f"harness: results in {record.run_dir}", flush=True)
+
+    def _write(self, change: Any) -> None:
+        assert self.record is not None
+        try:
+            change(self.record)
+        except RecordWriteError as exc:
+            self.abort(str(exc))
+
+
+# -- options to settings ----------------------------------------------------------------------
+
+
+def _knobs(options: Any, scenario: Scenario | None) -> Knobs:
+    base = scenario.knobs if scenario else Knobs()
+    changes: dict[str, Any] = {}
+    if options.chats_per_session is not None:
+        changes["chats_per_session"] = options.chats_per_session
+    if options.message_length is not None:
+        changes["message_length"] = options.message_length
+    if options.session_duration is not None:
+        changes["session_duration_s"] = options.session_duration
+    if options.start_spread is not None:
+        if options.start_spread < 0:
+            raise HarnessError(f"--start-spread {options.start_spread:g}: expected >= 0 seconds")
+        changes["start_spread_s"] = options.start_spread
+    if options.think_time:
+        try:
+            low, high = (float(x) for x in str(options.think_time).split(","))
+        except ValueError:
+            raise HarnessError(f"--think-time {options.think_time!r}: expected LOW,HIGH") from None
+        changes["think_time_s"] = (low, high)
+    return replace(base, **changes)
+
+
+def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> Settings:
+    cli: dict[str, object] = {}
+    if host:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(host)
+        cli["ws_url"] = f"{parts.scheme}://{parts.netloc}"
+        if parts.path not in ("", "/"):
+            cli["endpoint"] = parts.path
+    if options.heartbeat_interval is not None:
+        cli["heartbeat_interval_ms"] = options.heartbeat_interval * 1000
+    env_file = Path(options.env_file) if options.env_file else None
+    if env_file is None and Path(".env").is_file():
+        env_file = Path(".env")
+    return load_settings(
+        cli=cli, env_file=env_file, scenario=scenario.settings if scenario else None
+    )
+
+
+def _fire_request(environment: Environment) -> Any:
+    fire = environment.events.request.fire
+
+    def fire_sample(sample: PhaseSample) -> None:
+        fire(
+            request_type="WS",
+            name=sample.phase,
+            response_time=sample.duration_us / 1000,
+            response_length=0,
+            exception=None if sample.ok else PhaseFailed(sample.error),
+            context={},
+        )
+
+    return fire_sample
+
+
+RUN_TOKEN_ENV = "HARNESS_RUN_TOKEN"
+
+
+def _run_token(create: bool = True) -> str | None:
+    """This run's token, shared with the workers --processes forks (through the
+    environment), so a worker joins only the master of its own run."""
+    import os
+    import secrets
+
+    token = os.environ.get(RUN_TOKEN_ENV)
+    if token is None and create:
+        token = os.environ[RUN_TOKEN_ENV] = secrets.token_hex(8)
+    return token

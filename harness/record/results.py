@@ -1,0 +1,199 @@
+"""What each process measured (per-phase histograms, error counts, accounting, sample rows)
+and the coordinator's merge of them.
+
+Each process records every PhaseSample into a per-phase histogram and a raw row, and ships
+*deltas* (histograms encoded, counters) to the coordinator, which adds them up. A local run
+ships to itself, so both paths are the same code. Deltas are msgpack-safe (Locust's
+worker -> master channel): no sets, no numpy types.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from harness.protocol.session import PhaseSample
+from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram
+from harness.record.samples import SampleWriter
+from harness.record.schema import phase_order
+
+COUNTS = ("started", "ready", "completed", "interrupted", "interrupted_explained", "reconnects")
+TALLIES = ("failed", "protocol_violations", "harness_errors")
+
+
+@dataclass
+class Accounting:
+    """Every lifecycle started ends exactly once: completed, failed (by class) or
+    interrupted (cut off by a stop). `interrupted_explained` is how many lifecycles the
+    stops could have cut off (one per stopped user, or an arrival user's lifecycles in
+    flight): more interrupted than that means something else cut lifecycles short.
+    `protocol_violations` counts what the platform did wrong without ending a lifecycle
+    (stray reply chunks, ready before auth, ready twice); `harness_errors` counts our own
+    exceptions by type."""
+
+    started: int = 0
+    ready: int = 0
+    completed: int = 0
+    interrupted: int = 0
+    interrupted_explained: int = 0
+    reconnects: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    protocol_violations: Counter[str] = field(default_factory=Counter)
+    harness_errors: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: dict[str, Any]) -> None:
+        for key in COUNTS:
+            setattr(self, key, getattr(self, key) + int(other.get(key, 0)))
+        for key in TALLIES:
+            getattr(self, key).update({k: int(v) for k, v in (other.get(key) or {}).items()})
+
+    def minus(self, before: Accounting) -> dict[str, Any]:
+        """What changed since `before`, as a delta for `add`."""
+        delta: dict[str, Any] = {k: getattr(self, k) - getattr(before, k) for k in COUNTS}
+        for key in TALLIES:
+            now, then = getattr(self, key), getattr(before, key)
+            delta[key] = {k: v - then.get(k, 0) for k, v in now.items() if v != then.get(k, 0)}
+        return delta
+
+    def copy(self) -> Accounting:
+        twin = Accounting()
+        twin.add(self.minus(Accounting()))
+        return twin
+
+    def as_dict(self) -> dict[str, Any]:
+        failed_total = sum(self.failed.values())
+        return {
+            "started": self.started,
+            "ready": self.ready,
+            "completed": self.completed,
+            "failed": dict(sorted(self.failed.items())),
+            "failed_total": failed_total,
+            "interrupted": self.interrupted,
+            "interrupted_explained": self.interrupted_explained,
+            "interrupted_unexplained": max(0, self.interrupted - self.interrupted_explained),
+            "in_flight": self.started - self.completed - failed_total - self.interrupted,
+            "reconnects": self.reconnects,
+            "protocol_violations": dict(sorted(self.protocol_violations.items())),
+            "harness_errors": dict(sorted(self.harness_errors.items())),
+        }
+
+
+class ProcessResults:
+    """What one process measured since it last shipped, plus its raw rows."""
+
+    def __init__(
+        self, worker_id: str, fire_request: Callable[[PhaseSample], None] | None = None
+    ) -> None:
+        self.worker_id = worker_id
+        self.fire_request = fire_request
+        self.accounting = Accounting()  # cumulative for this process
+        self._shipped = Accounting()
+        self._hists: dict[str, HdrHistogram] = {}
+        self._errors: Counter[tuple[str, str]] = Counter()
+        self._rows: list[PhaseSample] = []
+        self.writer: SampleWriter | None = None
+
+    def record(self, sample: PhaseSample) -> None:
+        """The timing sink every session of this process reports to."""
+        if sample.ok:
+            hist = self._hists.get(sample.phase)
+            if hist is None:
+                hist = self._hists[sample.phase] = new_histogram()
+            hist.record_value(min(max(sample.duration_us, 1), MAX_US))
+        else:
+            self._errors[(sample.phase, sample.error or "unknown")] += 1
+        self._rows.append(sample)  # formatted when flushed, off the receive path
+        if self.fire_request is not None:
+            self.fire_request(sample)
+
+    def flush_rows(self) -> None:
+        """Write buffered raw rows through to the file (kept in memory until a writer is
+        attached). A write error stops the writer; `writer.error` says why."""
+        if self.writer is not None and self._rows:
+            samples, self._rows = self._rows, []
+            self.writer.write(samples, self.worker_id)
+
+    def take_delta(self) -> dict[str, Any]:
+        """Everything since the last call, msgpack-safe, and reset."""
+        hists = {phase: h.encode().decode() for phase, h in self._hists.items()}
+        self._hists = {}
+        errors = [[p, e, n] for (p, e), n in self._errors.items()]
+        self._errors = Counter()
+        acct = self.accounting.minus(self._shipped)
+        self._shipped = self.accounting.copy()
+        delta: dict[str, Any] = {"hist": hists, "errors": errors, "accounting": acct}
+        if self.writer is not None:
+            delta["samples"] = self.writer.status()
+        return delta
+
+
+@dataclass
+class WorkerRecord:
+    """What the coordinator knows of one process."""
+
+    accounting: Accounting = field(default_factory=Accounting)
+    samples: dict[str, Any] | None = None  # the writer's last status: file, rows, closed
+    health: dict[str, Any] | None = None
+    final: bool = False
+    last_report: float | None = None  # epoch s
+
+
+class MergedResults:
+    """The sum over every process: merged histograms, error counts, accounting per worker."""
+
+    def __init__(self) -> None:
+        self.hists: dict[str, HdrHistogram] = {}
+        self.errors: Counter[tuple[str, str]] = Counter()
+        self.accounting = Accounting()
+        self.workers: dict[str, WorkerRecord] = {}
+
+    def merge(self, worker_id: str, delta: dict[str, Any], at: float | None = None) -> None:
+        for phase, encoded in delta.get("hist", {}).items():
+            hist = self.hists.get(phase)
+            if hist is None:
+                hist = self.hists[phase] = new_histogram()
+            hist.decode_and_add(encoded)
+        for phase, error, n in delta.get("errors", []):
+            self.errors[(phase, error)] += n
+        acct = delta.get("accounting", {})
+        self.accounting.add(acct)
+        worker = self.workers.setdefault(worker_id, WorkerRecord())
+        worker.accounting.add(acct)
+        worker.last_report = at
+        if delta.get("samples"):
+            worker.samples = delta["samples"]
+        if "health" in delta:
+            worker.health = delta["health"]
+        if delta.get("final"):
+            worker.final = True
+
+    @property
+    def final(self) -> set[str]:
+        return {w for w, r in self.workers.items() if r.final}
+
+    @property
+    def health(self) -> dict[str, dict[str, Any]]:
+        return {w: r.health for w, r in sorted(self.workers.items()) if r.health is not None}
+
+    def phase_table(self) -> dict[str, dict[str, Any]]:
+        """Per phase: count (ok), errors by class, p50/p90/p95/p99/max in ms, nearest rank
+        on the merged histograms (3 significant figures)."""
+        table: dict[str, dict[str, Any]] = {}
+        phases = sorted(set(self.hists) | {p for p, _ in self.errors}, key=phase_order)
+        for phase in phases:
+            hist = self.hists.get(phase)
+            errors = {e: n for (p, e), n in sorted(self.errors.items()) if p == phase}
+            row: dict[str, Any] = {
+                "count": hist.get_total_count() if hist else 0,
+                "errors": sum(errors.values()),
+                "errors_by_class": errors,
+            }
+            for q in (50, 90, 95, 99):
+                row[f"p{q}_ms"] = hist_ms(hist, q) if hist else None
+            row["max_ms"] = hist_max_ms(hist) if hist else None
+            table[phase] = row
+        return table

@@ -1,0 +1,56 @@
+"""What a run directory holds, by name and version. Every list of phases derives from the
+session's `Phase` enum; every file's version has a line in its format history."""
+
+from __future__ import annotations
+
+from harness.protocol.session import Phase
+
+PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
+"""Every phase the session times, in lifecycle order."""
+
+
+def phase_order(phase: str) -> tuple[int, str]:
+    """Sort key: lifecycle order, unknown phases last (alphabetically)."""
+    return (PHASES.index(phase) if phase in PHASES else len(PHASES), phase)
+
+
+SAMPLE_FIELDS = ("session_id", "phase", "start", "duration_us", "ok", "error", "attempt", "worker")
+"""Columns of samples/<worker>.csv: start in epoch seconds, duration in integer µs, ok 0/1,
+error the error class of a failed phase, attempt 0 for a session's first connection."""
+
+PERCENTILE_RULE = (
+    "nearest rank: the p-th percentile of n values is the value at rank ceil(p/100*n); "
+    "from raw samples it is an observed value, from a histogram the top of that value's "
+    "bucket (3 significant figures)"
+)
+
+RUN_JSON = 2
+HISTOGRAMS_JSON = 2
+SAMPLES_CSV = 1
+SUMMARY_JSON = 2
+
+FORMATS: dict[str, dict[int, str]] = {
+    "run.json": {
+        1: "first version: run metadata, accounting, health, per-phase table (hdrh's "
+        "round(p*N) percentile rank)",
+        2: "status complete | stopped | running | starting with planned_s and actual_s; "
+        "samples (rows per process file, final or not); workers_lost; accounting gains "
+        "protocol_violations, harness_errors and interrupted_explained; phase table by "
+        "nearest rank (percentile_rule)",
+    },
+    "histograms.json": {
+        1: "first version: per-phase base64 HdrHistogram (µs, 3 significant figures), errors",
+        2: "unchanged content; the percentile rule readers apply is nearest rank",
+    },
+    "samples/<worker>.csv": {
+        1: "first version: " + ", ".join(SAMPLE_FIELDS),
+    },
+    "summary.json": {
+        1: "first version: verdict, phases, checks, error_budgets, lifecycles, health",
+        2: "status, partial and lost_workers; error budgets for every failed class; "
+        "protocol_violations",
+    },
+}
+
+READABLE = {"run.json": (1, RUN_JSON), "histograms.json": (1, HISTOGRAMS_JSON)}
+"""Oldest and newest version of each file this harness reads."""

@@ -182,6 +182,7 @@ def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
             "completed": acct.get("completed"),
             "failed": acct.get("failed", {}),
             "interrupted": acct.get("interrupted"),
+            "lost": acct.get("lost", 0),
             "reconnects": acct.get("reconnects"),
         },
         "protocol_violations": acct.get("protocol_violations", {}),

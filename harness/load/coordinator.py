@@ -439,7 +439,8 @@ class Coordinator:
             body = record.finish(self.max_loop_lag_ms)
         except RecordWriteError as exc:
             self.environment.process_exit_code = 2
-            sys.stderr.write(f"harness: error: {exc}; run.json keeps its last complete version\n")
+            if not self.aborted:  # else the one line has been said
+                sys.stderr.write(f"harness: error: {exc}; run.json keeps its last version\n")
             return
         print(summary_text(body, record.run_dir), flush=True)
         # Locust prints its own tables after `quitting`; say where the results are, last.

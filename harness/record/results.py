@@ -21,14 +21,23 @@ from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogra
 from harness.record.samples import SampleWriter
 from harness.record.schema import phase_order
 
-COUNTS = ("started", "ready", "completed", "interrupted", "interrupted_explained", "reconnects")
+COUNTS = (
+    "started",
+    "ready",
+    "completed",
+    "interrupted",
+    "interrupted_explained",
+    "lost",
+    "reconnects",
+)
 TALLIES = ("failed", "protocol_violations", "harness_errors")
 
 
 @dataclass
 class Accounting:
     """Every lifecycle started ends exactly once: completed, failed (by class) or
-    interrupted (cut off by a stop). `interrupted_explained` is how many lifecycles the
+    interrupted (cut off by a stop), or lost (in flight on a worker process that died: how
+    they ended is unknown). `interrupted_explained` is how many lifecycles the
     stops could have cut off (one per stopped user, or an arrival user's lifecycles in
     flight): more interrupted than that means something else cut lifecycles short.
     `protocol_violations` counts what the platform did wrong without ending a lifecycle
@@ -40,6 +49,7 @@ class Accounting:
     completed: int = 0
     interrupted: int = 0
     interrupted_explained: int = 0
+    lost: int = 0
     reconnects: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     protocol_violations: Counter[str] = field(default_factory=Counter)
@@ -75,7 +85,12 @@ class Accounting:
             "interrupted": self.interrupted,
             "interrupted_explained": self.interrupted_explained,
             "interrupted_unexplained": max(0, self.interrupted - self.interrupted_explained),
-            "in_flight": self.started - self.completed - failed_total - self.interrupted,
+            "lost": self.lost,
+            "in_flight": self.started
+            - self.completed
+            - failed_total
+            - self.interrupted
+            - self.lost,
             "reconnects": self.reconnects,
             "protocol_violations": dict(sorted(self.protocol_violations.items())),
             "harness_errors": dict(sorted(self.harness_errors.items())),
@@ -170,6 +185,15 @@ class MergedResults:
             worker.health = delta["health"]
         if delta.get("final"):
             worker.final = True
+
+    def worker_lost(self, worker_id: str) -> None:
+        """A worker died: what it had in flight at its last report ended unknown."""
+        record = self.workers.get(worker_id)
+        if record is None:
+            return
+        in_flight = record.accounting.as_dict()["in_flight"]
+        record.accounting.lost += in_flight
+        self.accounting.lost += in_flight
 
     @property
     def final(self) -> set[str]:

@@ -148,6 +148,8 @@ class RunRecord:
     def finish(self, tolerance_ms: float) -> dict[str, Any]:
         """Write histograms.json and the final run.json; return run.json's body."""
         merged = self.merged
+        for worker in self.lost:
+            merged.worker_lost(worker)
         phases = merged.phase_table()
         write_json(
             self.run_dir / "histograms.json",

@@ -33,10 +33,11 @@ FORMATS: dict[str, dict[int, str]] = {
     "run.json": {
         1: "first version: run metadata, accounting, health, per-phase table (hdrh's "
         "round(p*N) percentile rank)",
-        2: "status complete | stopped | running | starting with planned_s and actual_s; "
-        "samples (rows per process file, final or not); workers_lost; accounting gains "
-        "protocol_violations, harness_errors and interrupted_explained; phase table by "
-        "nearest rank (percentile_rule)",
+        2: "status (complete, stopped, running, starting), planned_s, actual_s and "
+        "stop_reason; samples (rows per process file, closed or not); workers_lost; "
+        "accounting gains lost, interrupted_explained, interrupted_unexplained, "
+        "protocol_violations and harness_errors; phase table by nearest rank "
+        "(percentile_rule)",
     },
     "histograms.json": {
         1: "first version: per-phase base64 HdrHistogram (µs, 3 significant figures), errors",
@@ -47,8 +48,9 @@ FORMATS: dict[str, dict[int, str]] = {
     },
     "summary.json": {
         1: "first version: verdict, phases, checks, error_budgets, lifecycles, health",
-        2: "status, partial and lost_workers; error budgets for every failed class; "
-        "protocol_violations",
+        2: "status, planned_s, actual_s, partial and lost_workers; an error budget row for "
+        "every failed class (status unbudgeted when the table has none, op); "
+        "lifecycles.lost; protocol_violations and harness_errors",
     },
 }
 

@@ -121,7 +121,9 @@ def markdown(summary: dict[str, Any]) -> str:
     lines += [
         "",
         f"Lifecycles: started {lc['started']}, ready {lc['ready']}, completed {lc['completed']}, "
-        f"failed {sum((lc['failed'] or {}).values())}, interrupted {lc['interrupted']}. "
+        f"failed {sum((lc['failed'] or {}).values())}, interrupted {lc['interrupted']}"
+        + (f", lost with their worker {lc['lost']}" if lc.get("lost") else "")
+        + ". "
         f"Harness health: {'valid' if h['valid'] else 'INVALID'} (loop lag p99 "
         f"{h['loop_lag_p99_ms']} ms, CPU max {h['cpu_max_pct']} %).",
         "",

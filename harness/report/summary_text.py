@@ -27,6 +27,7 @@ def summary_text(run: dict[str, Any], run_dir: Path) -> str:
     lines.append(
         f"harness: lifecycles started {a['started']} = completed {a['completed']} + failed "
         f"{a['failed_total']} ({failed}) + interrupted {a['interrupted']}"
+        + (f" + lost with their worker {a['lost']}" if a.get("lost") else "")
         + ("" if a["in_flight"] == 0 else f" + UNACCOUNTED {a['in_flight']}")
         + f"; ready {a['ready']}; reconnects {a['reconnects']}"
     )

@@ -1,0 +1,77 @@
+"""run.json and histograms.json: atomic writes, status, lost workers, readers."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.record.files import RecordWriteError, write_json
+from harness.record.results import ProcessResults
+from harness.record.runfile import RunRecord, read_run_json
+
+
+def test_atomic_write_leaves_no_temporary_file_and_fails_in_one_line(tmp_path: Path) -> None:
+    write_json(tmp_path / "x.json", {"a": 1})
+    assert os.listdir(tmp_path) == ["x.json"]
+    with pytest.raises(RecordWriteError, match=r"cannot write .*: no such directory"):
+        write_json(tmp_path / "nowhere" / "x.json", {"a": 1})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RecordWriteError, match="not a directory"):
+        write_json(tmp_path / "file" / "x.json", {})
+
+
+def test_a_run_stopped_before_its_plan_says_stopped(tmp_path: Path) -> None:
+    record = RunRecord.create(tmp_path, "r1", {"scenario": None})
+    assert read_run_json(record.run_dir)["status"] == "starting"
+    assert (tmp_path / "latest").resolve() == record.run_dir.resolve()
+    record.start(planned_s=25.0)
+    assert read_run_json(record.run_dir)["status"] == "running"
+    record.stopping("SIGTERM")
+    body = record.finish(10.0)
+    assert body["status"] == "stopped" and body["planned_s"] == 25.0 and body["actual_s"] < 1
+    assert body["stop_reason"] == "SIGTERM"
+    assert json.loads((record.run_dir / "run.json").read_text()) == json.loads(json.dumps(body))
+
+
+def test_a_run_that_ran_its_plan_is_complete(tmp_path: Path) -> None:
+    record = RunRecord.create(tmp_path, "r2", {})
+    record.start(planned_s=0.5)
+    assert record.finish(10.0)["status"] == "complete"
+
+
+def test_a_lost_workers_lifecycles_in_flight_are_lost_not_unaccounted(tmp_path: Path) -> None:
+    record = RunRecord.create(tmp_path, "r3", {})
+    record.start(None)
+    a, b = ProcessResults("a"), ProcessResults("b")
+    for p, started, done in ((a, 10, 10), (b, 8, 5)):
+        p.accounting.started += started
+        p.accounting.completed += done
+        record.merge(p.worker_id, p.take_delta())
+    record.merge("a", {**a.take_delta(), "final": True})
+    record.worker_lost("b")
+    record.worker_lost("a")  # final already: not lost
+    body = record.finish(10.0)
+    assert [w["worker"] for w in body["workers_lost"]] == ["b"]
+    total = body["accounting"]["total"]
+    assert (total["lost"], total["in_flight"], body["accounting"]["identity_holds"]) == (3, 0, True)
+
+
+def test_readers_refuse_unknown_versions_and_non_runs(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="no such run directory"):
+        read_run_json(tmp_path / "nope")
+    with pytest.raises(HarnessError, match=r"no run\.json"):
+        read_run_json(tmp_path)
+    (tmp_path / "run.json").write_text('{"schema_version": 7}')
+    with pytest.raises(HarnessError, match="schema_version 7; this harness reads versions 1 to 2"):
+        read_run_json(tmp_path)
+    (tmp_path / "run.json").write_text("{half")
+    with pytest.raises(HarnessError, match="not valid JSON"):
+        read_run_json(tmp_path)
+
+
+def test_a_run_id_that_exists_is_refused(tmp_path: Path) -> None:
+    RunRecord.create(tmp_path, "same", {})
+    with pytest.raises(HarnessError, match="exists already"):
+        RunRecord.create(tmp_path, "same", {})

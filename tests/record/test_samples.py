@@ -1,0 +1,80 @@
+"""Samples files: rows reach the OS at every flush, are counted, and read back whole."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.protocol.session import PhaseSample
+from harness.record.runfile import SampleFile, sample_problems
+from harness.record.samples import SampleWriter, read_chunks
+
+
+def samples(n: int) -> list[PhaseSample]:
+    return [PhaseSample(f"s{i}", "ready", 1.5 + i, 100 + i, True) for i in range(n)]
+
+
+def rows_in(path: Path) -> int:
+    return sum(len(chunk) for chunk in read_chunks(path))
+
+
+def test_rows_are_on_disk_after_each_write_and_counted(tmp_path: Path) -> None:
+    writer = SampleWriter(tmp_path, "w/1")
+    writer.write(samples(3), "w/1")
+    assert writer.path == tmp_path / "samples" / "w_1.csv"
+    assert rows_in(writer.path) == 3  # readable by another process before close
+    writer.write(samples(2), "w/1")
+    writer.close()
+    assert writer.status() == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
+    assert rows_in(writer.path) == 5
+
+
+def test_a_half_written_last_line_is_left_out(tmp_path: Path) -> None:
+    writer = SampleWriter(tmp_path, "w")
+    writer.write(samples(4), "w")
+    writer.close()
+    with writer.path.open("a") as f:
+        f.write("s9,ready,9.0,12")  # a killed process's last, unfinished row
+    assert rows_in(writer.path) == 4
+    assert [c["session_id"].tolist() for c in read_chunks(writer.path)] == [
+        ["s0", "s1", "s2", "s3"]
+    ]
+
+
+def test_an_empty_file_has_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("")
+    assert rows_in(tmp_path / "x.csv") == 0
+
+
+def test_a_corrupt_file_is_a_value_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "session_id,phase,start,duration_us,ok,error,attempt,worker\na,ready,notanumber,1,1,,0,w\n"
+    )
+    with pytest.raises(ValueError):
+        rows_in(path)
+
+
+def test_a_full_disk_stops_the_writer_and_says_why(tmp_path: Path) -> None:
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "w.csv").symlink_to("/dev/full")  # every write: no space left
+    writer = SampleWriter(tmp_path, "w")
+    writer.write(samples(5000), "w")  # no exception
+    assert writer.rows == 0 and writer.error and "no space left" in writer.error
+    writer.close()
+    assert writer.status()["closed"] is False
+
+
+def test_row_checks_name_the_file_and_both_counts(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    files = [
+        SampleFile(a, "a", 10, True),
+        SampleFile(b, "b", 10, False),  # lost worker: at least its reported rows
+        SampleFile(c, "c", 5, True),
+    ]
+    assert sample_problems(files, {a: 10, b: 14, c: 5}, {"b"}) == []
+    problems = sample_problems(files, {a: 9, b: 7}, {"b"})
+    assert problems == [
+        "a.csv: holds 9 rows, run.json says 10 (truncated or altered)",
+        "b.csv: holds 7 rows, fewer than the 10 its process had written (truncated)",
+        "c.csv: missing, run.json says it holds 5 rows",
+    ]

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.rundata import load_run, read_run_json
+from harness.analysis.rundata import load_run
 from harness.analysis.stats import percentile
 from harness.errors import HarnessError
 from harness.nightly.compare import STATS, Replicates
+from harness.record.runfile import read_run_json
 
 BLOCKS_PER_TRIAL = 5
 MIN_TRIALS = 3

@@ -42,6 +42,10 @@ def summary_text(run: dict[str, Any], run_dir: Path) -> str:
         lines.append(
             f"harness: the platform broke the protocol without failing a lifecycle: {listed}"
         )
+    ours = a.get("harness_errors") or {}
+    if ours:
+        listed = ", ".join(f"{k} x{v}" for k, v in ours.items())
+        lines.append(f"harness: HARNESS ERRORS (bugs of ours; lifecycles failed): {listed}")
     if run.get("status") == "stopped":
         lines.append(
             f"harness: the run was STOPPED after {run.get('actual_s')} s of its planned "

@@ -51,6 +51,8 @@ class Settings:
     ca_bundle: Path | None = None
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
     page_url: str = "http://localhost:3000/"
+    max_frame_bytes: int = 16 * 1024 * 1024  # a larger platform message: protocol_error, 1009
+    max_json_depth: int = 64  # a platform frame nested deeper: protocol_error, 1002
     # Where each value came from ("default", "scenario", ".env", "environment", "command line").
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -73,6 +75,8 @@ class Settings:
             reconnect_jitter=self.reconnect_jitter,
             circuit_breaker_threshold=self.circuit_breaker_threshold,
             circuit_breaker_timeout_s=self.circuit_breaker_timeout_ms / 1000,
+            max_frame_bytes=self.max_frame_bytes,
+            max_json_depth=self.max_json_depth,
         )
 
     def session_url(self, session_id: str, endpoint: str | None = None) -> str:
@@ -118,6 +122,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
         else "must be a non-empty name of letters, digits, '.', '_' or '-'"
     ),
     "reconnect_jitter": lambda v: None if 0 <= v <= 1 else "must be between 0 and 1",
+    # Python's JSON parser recurses per level: past a few hundred it cannot parse anyway.
+    "max_json_depth": lambda v: None if v <= 500 else "must be at most 500",
     "ca_bundle": lambda v: None if v is None or v.is_file() else f"no such file: {v}",
 }
 _POSITIVE = {
@@ -132,6 +138,8 @@ _POSITIVE = {
     "max_message_length",
     "rate_limit_requests",
     "rate_limit_window_ms",
+    "max_frame_bytes",
+    "max_json_depth",
 }
 
 _TRUE = {"1", "true", "yes", "on"}

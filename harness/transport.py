@@ -6,14 +6,21 @@ start of the TCP connect to the parsed `101`; the host name is resolved once bef
 cached, because under gevent a lookup is a hop to a thread pool, which is the harness's
 delay, not the platform's.
 Every frame carries the time its bytes arrived (the kernel's, where it gives one).
+
+The connection timeout bounds TCP + TLS + upgrade together, whatever the platform trickles.
+A platform that breaks the protocol (a malformed message, a frame over `max_frame_bytes`, a
+framing error) fails the connection as `protocol_error`: the close frame the session names
+(1002, 1007 or 1009) goes out and the socket is dropped, nothing is raised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import ssl
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +34,7 @@ from harness import kerneltime
 from harness.errors import ErrorClass
 from harness.protocol import messages as m
 from harness.protocol.clock import Clock
+from harness.protocol.messages import CloseCode
 from harness.protocol.session import ClientSession, PhaseSample, State
 
 FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
@@ -62,6 +70,11 @@ def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
     return family, (str(address[0]), int(address[1]))
 
 
+# This machine ran out of something (descriptors, buffers, ephemeral ports): the harness's
+# failure, not the platform's.
+_LOCAL_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
+
+
 def classify(exc: BaseException) -> ErrorClass:
     """The error class of a failed connection attempt."""
     if isinstance(exc, ConnectionRefusedError):
@@ -70,11 +83,25 @@ def classify(exc: BaseException) -> ErrorClass:
         return ErrorClass.CONNECT_TIMEOUT
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ErrorClass.TLS_ERROR
-    if isinstance(exc, websocket.WebSocketBadStatusException):
+    if isinstance(exc, websocket.WebSocketConnectionClosedException | ConnectionError):
+        return ErrorClass.DROPPED  # connected, then reset or closed before the 101
+    if isinstance(exc, websocket.WebSocketException):
+        # An HTTP status other than 101, a wrong Sec-WebSocket-Accept or Upgrade header, a
+        # garbled status line, a redirect (a browser does not follow one either).
         return ErrorClass.HANDSHAKE_REJECTED
-    if isinstance(exc, websocket.WebSocketConnectionClosedException | ConnectionResetError):
-        return ErrorClass.DROPPED
-    return ErrorClass.CONNECTION_REFUSED  # unreachable host, no route, lookup failure
+    if isinstance(exc, OSError):
+        if exc.errno in _LOCAL_ERRNOS:
+            return ErrorClass.HARNESS_ERROR
+        return ErrorClass.CONNECTION_REFUSED  # unreachable network or host, lookup failure
+    return ErrorClass.HARNESS_ERROR  # an exception of ours
+
+
+class FrameError(ConnectionError):
+    """The platform broke RFC 6455 framing, or announced a frame over the size limit."""
+
+    def __init__(self, message: str, close_code: int = CloseCode.PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.close_code = close_code
 
 
 class BufferedSocket:
@@ -87,22 +114,39 @@ class BufferedSocket:
     `arrived` is when the latest bytes reached this machine, on the session's monotonic
     clock. With kernel timestamps (SO_TIMESTAMPNS, plain TCP on Linux) that is the moment
     the kernel received them, however late the event loop got to them; over TLS (recvmsg
-    is not allowed on an SSL socket) it is the moment the read returned."""
+    is not allowed on an SSL socket) it is the moment the read returned.
 
-    def __init__(self, sock: socket.socket, clock: Clock) -> None:
+    `deadline` (monotonic, set for the handshake): the handshake's reads (recv, readline)
+    end by then, raising TimeoutError, however slowly the bytes come. read_frame, the hot
+    path, does not look at it."""
+
+    def __init__(
+        self, sock: socket.socket, clock: Clock, max_frame_bytes: int = sys.maxsize
+    ) -> None:
         self._sock = sock
         self._clock = clock
         self._buffer = b""
         self.eof = False
         self.arrived: float | None = None
+        self.deadline: float | None = None
+        self.max_frame_bytes = max_frame_bytes
         # recvmsg is not allowed on an SSL socket
         self.kernel_timestamps = not isinstance(sock, ssl.SSLSocket) and kerneltime.enable(sock)
 
     def recv(self, size: int) -> bytes:
         if not self._buffer and not self.eof:
-            self._fill()
+            self._fill_by_deadline()
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+    def _fill_by_deadline(self) -> None:
+        """_fill, waiting at most until `deadline` if one is set."""
+        if self.deadline is not None:
+            left = self.deadline - self._clock.now()
+            if left <= 0:
+                raise TimeoutError("the connection timeout passed during the handshake")
+            self._sock.settimeout(left)
+        self._fill()
 
     def _fill(self) -> None:
         """Append what the socket has (waiting up to its timeout); EOF appends nothing."""
@@ -122,16 +166,19 @@ class BufferedSocket:
         """(fin, opcode, payload) of the platform's next WebSocket frame (RFC 6455 5.2).
 
         Raises TimeoutError when none completes within the socket's timeout (a partial
-        frame stays buffered for the next call) and ConnectionError when the connection
-        ends or breaks the protocol. websocket-client's own reader took about 20 Python
-        calls per frame through four layers; this is the harness's hot path."""
+        frame stays buffered for the next call), FrameError (a ConnectionError) when the
+        frame breaks the protocol or its header announces more than `max_frame_bytes` (then
+        at once: the rest of its payload is not waited for; one that came whole in one read
+        is returned, the session refuses it), and ConnectionError when the connection
+        ends. websocket-client's own reader took about 20 Python calls per frame through
+        four layers; this is the harness's hot path."""
         while True:
             buffer = self._buffer
             have = len(buffer)
             if have >= 2:
                 first, second = buffer[0], buffer[1]
                 if first & 0x70 or second & 0x80:
-                    raise ConnectionError("protocol error: reserved bits or a masked frame")
+                    raise FrameError("reserved bits set, or a masked frame from the server")
                 length, start = second & 0x7F, 2
                 if length == 126 and have >= 4:
                     length, start = int.from_bytes(buffer[2:4], "big"), 4
@@ -142,6 +189,13 @@ class BufferedSocket:
                     if have >= end:
                         self._buffer = buffer[end:]
                         return bool(first & 0x80), first & 0x0F, buffer[start:end]
+                    # Checked only before waiting for more: a frame that came whole with one
+                    # read costs nothing here (the session checks the size of a message).
+                    if length > self.max_frame_bytes:
+                        raise FrameError(
+                            f"a frame of {length} bytes > max_frame_bytes {self.max_frame_bytes}",
+                            CloseCode.MESSAGE_TOO_BIG,
+                        )
             if self.eof:
                 raise ConnectionError("connection closed")
             self._fill()
@@ -151,11 +205,14 @@ class BufferedSocket:
         line = b""
         while True:
             if not self._buffer:
-                if self.eof:
-                    return line  # connection closed
-                self._fill()
+                if not self.eof:
+                    self._fill_by_deadline()
                 if not self._buffer:
-                    return line
+                    if line:
+                        return line
+                    raise websocket.WebSocketConnectionClosedException(
+                        "the connection closed during the handshake"
+                    )
             end = self._buffer.find(b"\n")
             if end >= 0:
                 line += self._buffer[: end + 1]
@@ -217,8 +274,9 @@ class Connection:
         self.detail = ""  # what went wrong, in words, for the last failure
         self._ws: websocket.WebSocket | None = None
         self._socket: BufferedSocket | None = None
-        self._fragments: list[bytes] = []
-        self._closing = False
+        self._fragments: list[bytes] = []  # a fragmented message so far
+        self._fragment_bytes = 0
+        self._closing = False  # our close frame is sent
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -240,14 +298,15 @@ class Connection:
             self.session.connect_failed(ErrorClass.CONNECTION_REFUSED)
             return False
         self.session.connect(at)
-        deadline = self.clock.now() + timeout
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        deadline = self.clock.now() + timeout  # for TCP, TLS and the upgrade together
         ws = websocket.WebSocket(skip_utf8_validation=True)  # one thread: no locks needed
         # Its frame reader (unused: read_frame reads) holds a bound method of the WebSocket,
         # a reference cycle: without it a finished connection is freed by reference counting
         # instead of waiting for the cyclic collector (see harness/collector.py).
         ws.frame_buffer = None  # type: ignore[assignment]
+        sock: socket.socket | None = None
         try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.connect(address)
@@ -255,17 +314,23 @@ class Connection:
                 sock.settimeout(max(0.001, deadline - self.clock.now()))
                 sock = self.tls.context().wrap_socket(sock, server_hostname=host)
             sock.settimeout(max(0.001, deadline - self.clock.now()))
-            buffered = BufferedSocket(sock, self.clock)
-            ws.connect(url, socket=buffered, suppress_origin=True)
+            buffered = BufferedSocket(sock, self.clock, self.session.settings.max_frame_bytes)
+            buffered.deadline = deadline  # each handshake read waits at most until then
+            # A browser's WebSocket follows no redirect; websocket-client's would open its
+            # own socket, outside this deadline.
+            ws.connect(url, socket=buffered, suppress_origin=True, redirect_limit=0)
+            buffered.deadline = None
         except Exception as exc:  # every failure is classified, none escapes
             at = self.clock.now()
-            sock.close()
+            if sock is not None:
+                sock.close()
             self.detail = describe(exc)
             if self.session.state is State.CONNECTING:
                 self.session.connect_failed(classify(exc), at)
             return False
         at = buffered.arrived or self.clock.now()  # when the 101 arrived
         self._ws, self._socket, self._closing, self._fragments = ws, buffered, False, []
+        self._fragment_bytes = 0
         self.session.opened(at)
         return True
 
@@ -349,29 +414,32 @@ class Connection:
             sink(sample)
 
     def _flush(self) -> None:
-        """Send the session's outbox."""
+        """Send the session's outbox, and our close if the session is closing."""
         frames = self.session.data_to_send()
         ws, sock = self._ws, self._socket
-        if not frames or ws is None or sock is None:
+        if ws is None or sock is None:
             return
-        sock.settimeout(self.session.settings.connection_timeout_s)
-        for frame in frames:
-            try:
-                ws.send(frame)
-            except (OSError, websocket.WebSocketException):
-                self._lost()
-                return
-            if self.hook is not None:
-                self.hook("send", frame, self.clock.now())
-        if self.session.state is State.DISCONNECTING and not self._closing:
-            self._send_close()  # the session gave up (ready timeout): close the socket for it
+        if frames:
+            sock.settimeout(self.session.settings.connection_timeout_s)
+            for frame in frames:
+                try:
+                    ws.send(frame)
+                except (OSError, websocket.WebSocketException):
+                    self._lost()
+                    return
+                if self.hook is not None:
+                    self.hook("send", frame, self.clock.now())
+        if not self._closing and self.session.state is State.DISCONNECTING:
+            self._send_close()  # the session gave up (ready timeout): close at its deadline
 
     def _send_close(self) -> None:
-        if self._closing or self._ws is None:
+        ws, sock = self._ws, self._socket
+        if self._closing or ws is None or sock is None:
             return
         self._closing = True
+        sock.settimeout(self.session.settings.connection_timeout_s)
         try:
-            self._ws.send_close(1000)
+            ws.send_close(CloseCode.NORMAL)
         except (OSError, websocket.WebSocketException):
             self._lost()
 
@@ -385,18 +453,32 @@ class Connection:
             fin, opcode, payload = sock.read_frame()
         except TimeoutError:
             return  # nothing came: back to the session's deadlines
+        except FrameError as exc:
+            self._fail(exc.close_code, str(exc))
+            return
         except OSError:  # ConnectionError included: lost without a close frame
             self._lost()
             return
         at = sock.arrived or self.clock.now()
-        if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-            self._fragments.append(payload)
-            if fin:
-                data = b"".join(self._fragments) if len(self._fragments) > 1 else payload
-                self._fragments = []
-                event = self.session.receive(data, at)
+        if opcode == ABNF.OPCODE_TEXT or opcode == ABNF.OPCODE_BINARY:
+            if self._fragments:
+                self._fail(CloseCode.PROTOCOL_ERROR, "a new message inside a fragmented one")
+            elif fin:  # the usual frame: a whole message (no call more than needed)
+                event = self.session.receive(payload, at)
                 if self.hook is not None:
                     self.hook("recv", event, at)
+                if event is None:  # the session could not accept it and failed the connection
+                    self._drop_failed()
+            elif len(payload) > self.session.settings.max_frame_bytes:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "a message over max_frame_bytes")
+            else:
+                self._fragments, self._fragment_bytes = [payload], len(payload)
+        elif opcode == ABNF.OPCODE_CONT:
+            self._continue(fin, payload, at)
+        elif opcode > ABNF.OPCODE_PONG or opcode < ABNF.OPCODE_CLOSE:
+            self._fail(CloseCode.PROTOCOL_ERROR, f"reserved opcode {opcode}")
+        elif not fin or len(payload) > 125:
+            self._fail(CloseCode.PROTOCOL_ERROR, "a fragmented or long control frame")
         elif opcode == ABNF.OPCODE_CLOSE:
             code: int | None = None
             reason = ""
@@ -413,6 +495,50 @@ class Connection:
                 ws.pong(payload)
             except (OSError, websocket.WebSocketException):
                 self._lost()
+
+    def _continue(self, fin: bool, payload: bytes, at: float) -> None:
+        """A continuation frame: the message grows, and is delivered at its last frame."""
+        if not self._fragments:
+            self._fail(CloseCode.PROTOCOL_ERROR, "a continuation frame with no message")
+            return
+        self._fragment_bytes += len(payload)
+        limit = self.session.settings.max_frame_bytes
+        if self._fragment_bytes > limit:
+            text = f"a fragmented message of more than {limit} bytes (max_frame_bytes)"
+            self._fail(CloseCode.MESSAGE_TOO_BIG, text)
+            return
+        self._fragments.append(payload)
+        if fin:
+            data, self._fragments, self._fragment_bytes = b"".join(self._fragments), [], 0
+            self._deliver(data, at)
+
+    def _deliver(self, data: bytes, at: float) -> None:
+        event = self.session.receive(data, at)
+        if self.hook is not None:
+            self.hook("recv", event, at)
+        if event is None:  # the session could not accept it and failed the connection
+            self._drop_failed()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """The platform broke the protocol below the session's messages (framing, size)."""
+        self.session.fail(code, reason, self.clock.now())
+        self._drop_failed()
+
+    def _drop_failed(self) -> None:
+        """The session failed the connection: send the close frame it names (unless ours
+        went already) and drop the socket without waiting for the platform's answer."""
+        ws, sock = self._ws, self._socket
+        self._ws, self._socket, self._fragments, self._fragment_bytes = None, None, [], 0
+        if ws is None or sock is None:
+            return
+        code, reason = self.session.fail_close or (CloseCode.PROTOCOL_ERROR, "")
+        self.detail = f"protocol error, closed with {code}: {reason}".rstrip(": ")
+        if not self._closing:
+            self._closing = True
+            sock.settimeout(min(1.0, self.session.settings.connection_timeout_s))
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                ws.send_close(code, reason.encode())
+        ws.shutdown()
 
     def _lost(self) -> None:
         self._ended(None, "", self.clock.now())

@@ -50,6 +50,7 @@ def test_defaults_are_the_documents() -> None:
         60000,
     )
     assert s.tls_verify and s.reconnect_jitter == 0
+    assert (s.max_frame_bytes, s.max_json_depth) == (16 * 1024 * 1024, 64)
     assert set(s.sources.values()) == {"default"}
 
 
@@ -91,6 +92,19 @@ def test_session_settings_are_in_seconds() -> None:
     assert s.ready_timeout_s == 2.5 and s.auth_delay_s == 0.1 and s.reconnect
 
 
+def test_frame_limits_reach_the_session_from_every_source() -> None:
+    environ = {"MIPTECH_MAX_FRAME_BYTES": "65536", "MIPTECH_MAX_JSON_DEPTH": "8"}
+    s = load_settings(environ=environ)
+    assert (s.max_frame_bytes, s.max_json_depth) == (65536, 8)
+    assert s.sources["max_frame_bytes"] == "environment"
+    session = s.session_settings()
+    assert (session.max_frame_bytes, session.max_json_depth) == (65536, 8)
+    s = load_settings(environ={}, scenario={"max_frame_bytes": 1024}, cli={"max_json_depth": 500})
+    assert (s.max_frame_bytes, s.max_json_depth) == (1024, 500)
+    defaults = load_settings(environ={}).session_settings()
+    assert (defaults.max_frame_bytes, defaults.max_json_depth) == (16 * 1024 * 1024, 64)
+
+
 @pytest.mark.parametrize(
     ("environ", "words"),
     [
@@ -103,6 +117,12 @@ def test_session_settings_are_in_seconds() -> None:
         ({"MIPTECH_RECONNECT_JITTER": "2"}, "between 0 and 1"),
         ({"MIPTECH_CA_BUNDLE": "/no/such.pem"}, "no such file"),
         ({"MIPTECH_ENDPOINT": "ws/chat"}, "must start with '/'"),
+        ({"MIPTECH_MAX_FRAME_BYTES": "0"}, "MIPTECH_MAX_FRAME_BYTES.*must be greater than 0"),
+        ({"MIPTECH_MAX_FRAME_BYTES": "16MiB"}, "must be a whole number"),
+        ({"MIPTECH_MAX_FRAME_BYTES": "-1"}, "must be a number >= 0"),
+        ({"MIPTECH_MAX_JSON_DEPTH": "0"}, "MIPTECH_MAX_JSON_DEPTH.*must be greater than 0"),
+        ({"MIPTECH_MAX_JSON_DEPTH": "2.5"}, "must be a whole number"),
+        ({"MIPTECH_MAX_JSON_DEPTH": "501"}, "must be at most 500"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_is_allowed(

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import errno
 import gc
+import hashlib
 import json
+import re
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import weakref
 from collections.abc import Iterator
 
 import pytest
+import websocket
 
 from harness.config import load_settings
 from harness.protocol.clock import MonotonicClock
-from harness.protocol.session import ClientSession, PhaseSample, State
-from harness.transport import BufferedSocket, Connection
-from tests.conftest import ROOT, RunningPlatform
+from harness.protocol.session import ClientSession, PhaseSample, SessionSettings, State
+from harness.transport import BufferedSocket, Connection, FrameError, classify
+from tests.conftest import ROOT, RunningPlatform, free_port
 
 GEVENT_SCRIPT = """
 from gevent import monkey; monkey.patch_all()
@@ -137,8 +145,9 @@ def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout(
     b.sendall(long[100:] + b"\x89\x00" + b"\x81\x82mask")  # then a ping, then a masked frame
     assert buffered.read_frame() == (True, 1, long)
     assert buffered.read_frame() == (True, 9, b"")
-    with pytest.raises(ConnectionError):  # a server must not mask its frames
+    with pytest.raises(ConnectionError) as caught:  # a server must not mask its frames
         buffered.read_frame()
+    assert isinstance(caught.value, FrameError) and caught.value.close_code == 1002
 
 
 def test_read_frame_reports_the_end_of_the_connection(
@@ -163,9 +172,193 @@ def test_a_closed_connection_is_freed_without_the_cyclic_collector(
     gc.disable()
     try:
         assert conn.open(settings.session_url(session.session_id))
-        ws = weakref.ref(conn._ws)  # type: ignore[arg-type]
+        ws = weakref.ref(conn._ws)
         conn.close()
         del conn
         assert ws() is None
     finally:
         gc.enable()
+
+
+# -- a platform that breaks the protocol, and the deadlines that bound the handshake ------
+
+
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connection_refused"),
+        (OSError(errno.ENETUNREACH, "unreachable"), "connection_refused"),
+        (OSError(errno.EHOSTUNREACH, "no route"), "connection_refused"),
+        (socket.gaierror(socket.EAI_NONAME, "unknown host"), "connection_refused"),
+        (OSError(errno.EMFILE, "too many open files"), "harness_error"),
+        (OSError(errno.EADDRNOTAVAIL, "no ephemeral port"), "harness_error"),
+        (TimeoutError("timed out"), "connect_timeout"),
+        (websocket.WebSocketTimeoutException("timed out"), "connect_timeout"),
+        (ssl.SSLCertVerificationError("bad certificate"), "tls_error"),
+        (websocket.WebSocketBadStatusException("404", 404), "handshake_rejected"),
+        (websocket.WebSocketException("Invalid WebSocket Header"), "handshake_rejected"),
+        (websocket.WebSocketException("Invalid status line: 'HTTP/1.1 abc'"), "handshake_rejected"),
+        (websocket.WebSocketConnectionClosedException("closed"), "dropped"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "dropped"),
+        (AttributeError("a bug of ours"), "harness_error"),
+    ],
+)
+def test_classify_names_only_real_refusals_connection_refused(
+    exc: BaseException, error: str
+) -> None:
+    assert classify(exc) == error
+
+
+def test_nothing_listening_is_connection_refused() -> None:
+    session = ClientSession(SessionSettings(), MonotonicClock())
+    conn = Connection(session)
+    assert not conn.open(f"ws://127.0.0.1:{free_port()}/api/v1/ws/chat")
+    assert session.failure == "connection_refused"
+
+
+def test_the_handshake_reads_end_at_the_deadline_however_slowly_bytes_come(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
+    clock = MonotonicClock()
+    buffered = BufferedSocket(a, clock)
+    buffered.settimeout(5.0)  # each read alone would wait this long
+    buffered.deadline = clock.now() + 0.2
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.02):
+            b.sendall(b"x")  # a header line that never ends, a byte every 20 ms
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        with pytest.raises(TimeoutError):
+            buffered.readline()
+        late = clock.now() - buffered.deadline
+        assert 0 <= late < 0.03
+    finally:
+        stop.set()
+        thread.join()
+    b.sendall(b"\x81\x02hi")
+    assert buffered.read_frame()[2].endswith(b"hi")  # frames: no deadline after the 101
+
+
+def test_read_frame_refuses_a_frame_over_the_limit_from_its_header_alone(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
+    buffered = BufferedSocket(a, MonotonicClock(), max_frame_bytes=1000)
+    buffered.settimeout(2.0)
+    b.sendall(b"\x81\x7e" + (1000).to_bytes(2, "big") + b"y" * 1000)
+    assert buffered.read_frame() == (True, 1, b"y" * 1000)  # at the limit: fine
+    b.sendall(b"\x81\x7f" + (2**40).to_bytes(8, "big") + b"z")  # a terabyte, it says
+    started = time.perf_counter()
+    with pytest.raises(FrameError) as caught:
+        buffered.read_frame()
+    assert caught.value.close_code == 1009 and time.perf_counter() - started < 0.5
+
+
+def test_read_frame_refuses_reserved_bits_as_a_protocol_error(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = tcp_pair
+    b.sendall(b"\xc1\x00")  # RSV1: no extension was agreed
+    with pytest.raises(FrameError) as caught:
+        BufferedSocket(a, MonotonicClock()).read_frame()
+    assert caught.value.close_code == 1002
+
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@contextlib.contextmanager
+def scripted_platform(script: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """One connection: a correct 101, then `script` as is; yields the URL and what the
+    client sent after its handshake (complete once the client has closed the socket)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(3.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
+            assert key is not None
+            accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script
+            )
+            with contextlib.suppress(OSError):
+                while data := conn.recv(65536):
+                    received.append(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}/api/v1/ws/chat", received
+    finally:
+        thread.join(5)
+        server.close()
+
+
+def client_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, unmasked payload) of each frame a client sent."""
+    frames = []
+    while len(data) >= 6:
+        opcode, n, at = data[0] & 0x0F, data[1] & 0x7F, 2
+        if n >= 126:
+            size = 2 if n == 126 else 8
+            n, at = int.from_bytes(data[2 : 2 + size], "big"), 2 + size
+        mask, payload = data[at : at + 4], data[at + 4 : at + 4 + n]
+        frames.append((opcode, bytes(x ^ mask[i % 4] for i, x in enumerate(payload))))
+        data = data[at + 4 + n :]
+    return frames
+
+
+def fragment(opcode: int, payload: bytes, fin: bool) -> bytes:
+    return bytes([(0x80 if fin else 0) | opcode, len(payload)]) + payload
+
+
+STATUS = b'{"type":"status","data":{}}'
+
+
+@pytest.mark.parametrize(
+    ("script", "code", "received"),
+    [
+        (fragment(1, STATUS[:10], False) + fragment(0, STATUS[10:], True), None, 1),
+        (fragment(1, b" " * 40, False) + fragment(0, b" " * 40, False), 1009, 0),  # > 50
+        (fragment(1, b" " * 60, True), 1009, 1),  # whole in one read: the session refuses it
+        (fragment(1, b" " * 60, False), 1009, 0),  # a first fragment over the limit
+        (fragment(0, STATUS, True), 1002, 0),  # a continuation of nothing
+        (fragment(1, STATUS[:10], False) + fragment(1, STATUS, True), 1002, 0),
+        (fragment(3, STATUS, True), 1002, 0),  # a reserved opcode
+        (fragment(9, b"ping", False), 1002, 0),  # a fragmented control frame
+        (fragment(1, b"\xff\xfe", True), 1007, 1),  # a text frame that is not UTF-8
+        (b"\x81\x85abcd" + b"hello", 1002, 0),  # a server must not mask
+    ],
+)
+def test_a_framing_violation_fails_the_connection_with_its_close_code(
+    script: bytes, code: int | None, received: int
+) -> None:
+    settings = SessionSettings(max_frame_bytes=50, ready_timeout_s=0.5)
+    samples: list[PhaseSample] = []
+    session = ClientSession(settings, MonotonicClock(), samples.append)
+    conn = Connection(session)
+    with scripted_platform(script) as (url, sent):
+        assert conn.open(url)
+        conn.run_until(lambda: session.state is not State.CONNECTED, 0.3)
+        conn.close(timeout=0.2)
+    closes = [p for op, p in client_frames(b"".join(sent)) if op == 8]
+    assert session.counters.messages_received == received
+    if code is None:  # the well-formed fragmented message
+        assert session.failure is None and session.counters.protocol_errors == 0
+        assert closes == [b"\x03\xe8"]  # our own, normal close
+        return
+    assert session.failure == "protocol_error" and session.counters.protocol_errors == 1
+    assert [int.from_bytes(p[:2], "big") for p in closes] == [code]  # one close, its code
+    assert [(s.phase, s.error) for s in samples if not s.ok] == [("ready", "protocol_error")]

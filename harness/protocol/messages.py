@@ -7,13 +7,16 @@ Shared by the client session, the reference platform and the tests.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from enum import IntEnum, StrEnum
+from typing import Any, NoReturn
 
 ENDPOINT = "/api/v1/ws/chat"
 DISCOVERY_ENDPOINTS = ("/api/v1/ws/chat", "/api/v1/ws", "/ws", "/api/ws")
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real message nests 2 or 3
 
 
 class MessageType(StrEnum):
@@ -41,20 +44,70 @@ class ErrorCode(StrEnum):
     AUTH_TIMEOUT = "auth_timeout"
 
 
+class CloseCode(IntEnum):
+    """The close codes (RFC 6455 7.4.1) the harness sends."""
+
+    NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007  # "invalid frame payload data": a text frame that is not UTF-8
+    MESSAGE_TOO_BIG = 1009
+
+
 class MalformedFrame(ValueError):
-    """A frame that is not a JSON object with a string `type` and an object `data`."""
+    """A frame that is not a UTF-8 JSON object with a string `type` and an object `data`
+    (a missing `data` reads as `{}`), nests deeper than allowed, or holds a value the
+    harness cannot represent. `close_code`: what to close the connection with."""
+
+    def __init__(self, message: str, close_code: int = CloseCode.PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.close_code = close_code
 
 
 def encode(kind: str, data: dict[str, Any]) -> str:
     return json.dumps({"type": str(kind), "data": data}, separators=(",", ":"))
 
 
-def decode(text: str | bytes) -> tuple[str, dict[str, Any]]:
-    """Split a frame into (type, data); raise MalformedFrame for anything else."""
+def _not_json(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+# The standard decoder, minus NaN and Infinity (not JSON; json.loads accepts them).
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+# A JSON string (skipped whole: brackets inside it are text) or a bracket.
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep; stops at the first excess."""
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match[0]
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token == "]" or token == "}":
+            depth -= 1
+    return False
+
+
+def decode(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, dict[str, Any]]:
+    """Split a frame into (type, data); raise MalformedFrame, and nothing else, otherwise."""
+    if isinstance(frame, str):
+        text = frame
+    else:
+        try:
+            text = frame.decode()  # strict UTF-8, as RFC 6455 requires of a text frame
+        except UnicodeDecodeError as exc:
+            raise MalformedFrame(f"not UTF-8: {exc}", CloseCode.INVALID_DATA) from None
+    # Each level needs an opening bracket: counting them (C speed) clears every usual frame
+    # at once; only one with more brackets than the limit is scanned for its actual depth.
+    if text.count("[") + text.count("{") > max_depth and _too_deep(text, max_depth):
+        raise MalformedFrame(f"JSON nested deeper than {max_depth}")
     try:
-        message = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedFrame(f"not JSON: {exc}") from None
+        message = _DECODER.decode(text)
+    except Exception as exc:  # ValueError, RecursionError, MemoryError, ...: all malformed
+        raise MalformedFrame(f"not JSON: {type(exc).__name__}: {exc}"[:300]) from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise MalformedFrame("not an object with a string 'type'")
     data = message.get("data", {})
@@ -168,16 +221,25 @@ def _opt_str(data: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def parse_server_frame(text: str | bytes) -> ServerEvent:
-    """Turn one platform frame into a typed event. Unknown types are events, not errors."""
-    kind, data = decode(text)
+def parse_server_frame(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> ServerEvent:
+    """Turn one platform frame into a typed event. Unknown types are events, not errors;
+    a frame the harness cannot accept raises MalformedFrame, never another exception."""
+    kind, data = decode(frame, max_depth)
+    try:
+        return _event(kind, data)
+    except MalformedFrame:
+        raise
+    except Exception as exc:  # e.g. OverflowError: a number too large for a float
+        raise MalformedFrame(f"{kind}: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _event(kind: str, data: dict[str, Any]) -> ServerEvent:
     if kind == MessageType.CONNECTION_READY:
         duration = data.get("ready_duration")
-        return ConnectionReady(
-            _opt_str(data, "client_id"),
-            _opt_str(data, "tenant_id"),
-            float(duration) if isinstance(duration, int | float) else None,
-        )
+        seconds = float(duration) if isinstance(duration, int | float) else None
+        if seconds is not None and not math.isfinite(seconds):
+            raise MalformedFrame("connection_ready: ready_duration is not a finite number")
+        return ConnectionReady(_opt_str(data, "client_id"), _opt_str(data, "tenant_id"), seconds)
     if kind == MessageType.CHAT_MESSAGE:
         if data.get("role", "assistant") != "assistant":
             return UnknownMessage(f"{kind}/{data.get('role')}")

@@ -6,6 +6,7 @@ the session what happened and when, and sends what the session puts in its outbo
     session.connect()                   # just before the TCP connect starts
     session.opened(at) / session.connect_failed(error, at)
     session.receive(frame, at)          # every text frame, `at` taken at receipt
+    session.fail(code, reason, at)      # the driver found the platform broke the protocol
     session.poll(at)                    # at or after session.next_deadline()
     session.send_chat(text)             # queued until READY, as the document's client does
     session.close(); session.closed(code, reason, at)
@@ -13,6 +14,12 @@ the session what happened and when, and sends what the session puts in its outbo
 
 Every phase of PROTOCOL.md is timed here and only here, from the driver's timestamps, and
 reported to the injected `on_phase` sink as a PhaseSample in integer microseconds.
+
+A frame the session cannot accept ends its connection as `protocol_error` (python-websockets'
+pattern: a parser error becomes a close with a code, never an escaping exception); the
+driver then sends the close frame `fail_close` names and drops the socket. Replies are
+matched by id or not at all: a frame naming a message we did not send is counted, never
+taken for another chat's answer.
 """
 
 from __future__ import annotations
@@ -99,6 +106,8 @@ class SessionSettings:
     reconnect_jitter: float = 0.0
     circuit_breaker_threshold: int = 3
     circuit_breaker_timeout_s: float = 60.0
+    max_frame_bytes: int = 16 * 1024 * 1024  # a larger message is a protocol error (1009)
+    max_json_depth: int = m.MAX_JSON_DEPTH  # a deeper frame is a protocol error (1002)
 
 
 @dataclass
@@ -118,7 +127,11 @@ class Counters:
     messages_received: int = 0
     reconnect_count: int = 0
     errors: int = 0
-    protocol_errors: int = 0  # frames that were not valid JSON messages
+    # Protocol violations (the lifecycle layer reads these four names):
+    protocol_errors: int = 0  # frames the harness cannot accept; each ended its connection
+    stray_chunks: int = 0  # assistant frames naming no chat in flight: ignored
+    ready_before_auth: int = 0  # `connection_ready` before our auth was sent: ignored
+    ready_repeated: int = 0  # `connection_ready` once already READY: ignored
     unknown_messages: int = 0
     dropped_messages: int = 0  # user messages dropped because the queue was full
     interrupted_chats: int = 0  # chats still in flight when we closed on purpose
@@ -158,8 +171,11 @@ class ClientSession:
         self.reconnect_attempts = 0
         self.reconnect_at: float | None = None
         self.failure: ErrorClass | None = None  # why the last connection failed, if it did
-        self.close_code: int | None = None
+        self.close_code: int | None = None  # the platform's close code
         self.close_reason = ""
+        # Set when the session failed the connection for a protocol error: the close frame
+        # (code, reason) the driver sends before it drops the socket without waiting.
+        self.fail_close: tuple[int, str] | None = None
         self.ready_info: m.ConnectionReady | None = None
         self.last_connected_at: float | None = None  # monotonic
         self.total_downtime_s = 0.0
@@ -188,6 +204,7 @@ class ClientSession:
         self.state = State.CONNECTING
         self.failure = None
         self.close_code, self.close_reason = None, ""
+        self.fail_close = None
         self._connect_started = now
         self._opened_at = self._auth_sent_at = None
         self.reconnect_at = None
@@ -215,24 +232,28 @@ class ClientSession:
         self._lost(error, now)
 
     def receive(self, frame: str | bytes, at: float | None = None) -> m.ServerEvent | None:
-        """A frame arrived at `at`. Returns its typed event, or None if it was malformed."""
+        """A frame arrived at `at`. Returns its typed event; None if the session could not
+        accept it and failed the connection (see `fail`): the driver sends `fail_close`."""
         now = self._now(at)
         c = self.counters
         c.messages_received += 1
+        s = self.settings
         try:
-            event = m.parse_server_frame(frame)
-        except m.MalformedFrame:
-            c.protocol_errors += 1
-            c.errors += 1
+            if len(frame) > s.max_frame_bytes:  # a driver that does not check it itself
+                raise m.MalformedFrame(
+                    f"message of {len(frame)} bytes > {s.max_frame_bytes}",
+                    m.CloseCode.MESSAGE_TOO_BIG,
+                )
+            event = m.parse_server_frame(frame, s.max_json_depth)
+        except m.MalformedFrame as exc:
+            self.fail(exc.close_code, str(exc), now)
             return None
         if isinstance(event, m.ConnectionReady):
             self._on_ready(event, now)
         elif isinstance(event, m.AssistantChunk):
             self._on_chunk(event, now)
         elif isinstance(event, m.Typing) and not event.active:
-            started = next((k for k, ch in self._chats.items() if ch.first_at is not None), None)
-            if started is not None:  # a platform that sends no `done` completes here
-                self._finish_chat(started, now)
+            self._on_stop_typing(now)
         elif isinstance(event, m.Pong):
             self._on_pong(event, now)
         elif isinstance(event, m.PlatformError):
@@ -240,6 +261,23 @@ class ClientSession:
         elif isinstance(event, m.UnknownMessage):
             c.unknown_messages += 1
         return event
+
+    def fail(self, code: int, reason: str = "", at: float | None = None) -> None:
+        """The platform broke the protocol (a malformed frame, a frame too big, a framing
+        error): count it and lose the connection as `protocol_error`, as any other error
+        (RFC 6455 7.1.7, Fail the WebSocket Connection). The driver sends a close frame with
+        `fail_close` and drops the socket without waiting for the platform's close."""
+        now = self._now(at)
+        self.counters.protocol_errors += 1
+        if self.state not in (State.CONNECTED, State.READY, State.DISCONNECTING):
+            return  # no connection open: nothing to close
+        # A close frame's reason has at most 123 bytes of UTF-8.
+        text = reason.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
+        self.fail_close = (int(code), text)
+        if self.state is State.DISCONNECTING:  # closing already: it ends as our close would
+            self.closed(None, "", now)
+        else:
+            self._lost(ErrorClass.PROTOCOL_ERROR, now)
 
     def poll(self, at: float | None = None) -> None:
         """Act on every deadline that has passed: auth, timeouts, heartbeats."""
@@ -458,12 +496,18 @@ class ClientSession:
         self._chats[message_id] = _Chat(now)
 
     def _on_ready(self, event: m.ConnectionReady, now: float) -> None:
+        if self.state is State.READY:
+            self.counters.ready_repeated += 1
+            return
         if not self._ready_pending():
+            return  # closing or closed: too late
+        if self._auth_sent_at is None:
+            self.counters.ready_before_auth += 1  # not an answer to our auth: still wait
             return
         self.is_ready = True
         self.state = State.READY
         self.ready_info = event
-        self._sample(Phase.PLATFORM_INIT, self._auth_sent_at or self._opened_at or now, now)
+        self._sample(Phase.PLATFORM_INIT, self._auth_sent_at, now)
         self._sample(Phase.READY, self._connect_started, now)
         if self._lost_at is not None:
             self._sample(Phase.RECONNECT, self._lost_at, now)
@@ -472,21 +516,27 @@ class ClientSession:
         while self._queue:
             self._send_chat(*self._queue.popleft(), now)
 
-    def _chat_for(self, message_id: str | None) -> str | None:
-        if message_id in self._chats:
-            return message_id
-        return next(iter(self._chats), None)  # oldest in flight
-
     def _on_chunk(self, event: m.AssistantChunk, now: float) -> None:
-        message_id = self._chat_for(event.in_reply_to)
-        if message_id is None:
+        """Only a chunk naming a chat in flight counts for it: one with an unknown or no
+        `in_reply_to` is stray, and never starts or completes another chat."""
+        message_id = event.in_reply_to
+        chat = self._chats.get(message_id) if message_id is not None else None
+        if chat is None or message_id is None:
+            self.counters.stray_chunks += 1
             return
-        chat = self._chats[message_id]
         if chat.first_at is None:
             chat.first_at = now
             self._sample(Phase.CHAT_FIRST, chat.sent_at, now)
         if event.done:
             self._finish_chat(message_id, now)
+
+    def _on_stop_typing(self, now: float) -> None:
+        """A platform that sends no `done` completes a reply here, which names no chat: so
+        only when exactly one chat is in flight, and its reply has begun."""
+        if len(self._chats) == 1:
+            message_id, chat = next(iter(self._chats.items()))
+            if chat.first_at is not None:
+                self._finish_chat(message_id, now)
 
     def _finish_chat(self, message_id: str, now: float) -> None:
         chat = self._chats.pop(message_id)
@@ -504,11 +554,14 @@ class ClientSession:
         c.latency_count += 1
 
     def _on_platform_error(self, event: m.PlatformError, now: float) -> None:
+        """An error fails the chat it names; one that names none fails a chat only if its
+        code answers chats and exactly one is in flight. Otherwise it is counted only."""
         self.counters.errors += 1
-        if event.in_reply_to in self._chats or (event.code in _CHAT_ERRORS and self._chats):
-            message_id = self._chat_for(event.in_reply_to)
-            assert message_id is not None
-            chat = self._chats.pop(message_id)
+        message_id = event.in_reply_to
+        if message_id is None and event.code in _CHAT_ERRORS and len(self._chats) == 1:
+            message_id = next(iter(self._chats))
+        chat = self._chats.pop(message_id, None) if message_id is not None else None
+        if chat is not None:
             self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, ErrorClass.REJECTED)
 
     def _reset_connection(self, now: float) -> None:

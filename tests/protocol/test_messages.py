@@ -1,4 +1,6 @@
+import contextlib
 import json
+import random
 
 import pytest
 
@@ -64,3 +66,59 @@ def test_parse_server_frames_into_typed_events(frame: str, event: m.ServerEvent)
 def test_malformed_frames_raise(frame: str | bytes) -> None:
     with pytest.raises(m.MalformedFrame):
         m.decode(frame)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b'{"type":"status","data":{"x":"\xff"}}', 1007),
+        ("[" * 100_000 + "]" * 100_000, 1002),
+        ("{" * 50_000, 1002),
+        ('{"type":"connection_ready","data":{"ready_duration":' + "9" * 400 + "}}", 1002),
+        ('{"type":"connection_ready","data":{"ready_duration":-Infinity}}', 1002),
+        ('{"type":"status","data":{}} trailing', 1002),
+    ],
+)
+def test_a_frame_the_harness_cannot_accept_raises_malformed_frame_with_its_close_code(
+    frame: str | bytes, code: int
+) -> None:
+    with pytest.raises(m.MalformedFrame) as caught:
+        m.parse_server_frame(frame)
+    assert caught.value.close_code == code
+
+
+def test_depth_counts_brackets_outside_strings_only() -> None:
+    text = "[" * 70 + "]" * 70
+    frame = m.encode("status", {"text": text, "x": [[1]]})  # depth 4, 140 brackets in a string
+    assert m.parse_server_frame(frame, max_depth=4) == m.Status({"text": text, "x": [[1]]})
+    with pytest.raises(m.MalformedFrame, match="nested deeper than 3"):
+        m.parse_server_frame(frame, max_depth=3)
+    escaped = m.encode("status", {"q": 'a "quoted" [ and \\ ['})  # escapes inside a string
+    assert m.parse_server_frame(escaped, max_depth=2) == m.Status({"q": 'a "quoted" [ and \\ ['})
+
+
+def test_no_input_escapes_as_anything_but_malformed_frame() -> None:
+    """Mutations of valid frames (bytes flipped, cut, repeated, numbers blown up): every
+    outcome is an event or MalformedFrame."""
+    rng = random.Random(6455)
+    valid = [
+        m.encode("connection_ready", {"client_id": "c", "ready_duration": 0.25}).encode(),
+        m.encode("chat_message", {"role": "assistant", "in_reply_to": "a", "done": True}).encode(),
+        m.encode("error", {"code": "rate_limited", "message": "x", "in_reply_to": "a"}).encode(),
+        b'{"type":"pong","data":{"timestamp":"t"}}',
+    ]
+    pieces = [b"[", b"{", b"]", b"}", b'"', b"\\", b"9" * 400, b"1e999", b"\xff", b"\xed\xa0\x80"]
+    for _ in range(3000):
+        frame = bytearray(rng.choice(valid))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(frame))
+            choice = rng.random()
+            if choice < 0.4:
+                frame[at:at] = rng.choice(pieces) * rng.choice([1, 1, 2, 100, 5000])
+            elif choice < 0.7:
+                frame[at] = rng.randrange(256)
+            else:
+                del frame[at : at + rng.randint(1, 10)]
+        for variant in (bytes(frame), bytes(frame).decode("utf-8", "replace")):
+            with contextlib.suppress(m.MalformedFrame):
+                m.parse_server_frame(variant)

@@ -229,16 +229,60 @@ def test_a_platform_without_done_completes_at_stop_typing() -> None:
     d = Driver()
     d.to_ready()
     s = d.session
-    s.send_chat("a")
+    a = s.send_chat("a")
     s.receive(m.encode("typing", {}), d.at(0.01))
-    s.receive(chunk(None, None), d.at(0.1))
-    s.receive(chunk(None, None), d.at(0.1))
+    s.receive(chunk(a, None), d.at(0.1))
+    s.receive(chunk(a, None), d.at(0.1))
     assert s.chats_in_flight == 1
     s.receive(m.encode("stop_typing", {}), d.at(0.05))
     assert [p for p in d.phases() if p[0].startswith("chat")] == [
         ("chat_first", 110_000, None),
         ("chat_complete", 260_000, None),
     ]
+
+
+def test_stop_typing_completes_only_the_one_chat_in_flight_and_only_once_begun() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    a = s.send_chat("a")
+    s.receive(m.encode("stop_typing", {}), d.at(0.05))  # a's reply has not begun
+    assert s.chats_in_flight == 1
+    b = s.send_chat("b")
+    s.receive(chunk(a, None), d.at(0.05))
+    s.receive(chunk(b, None), d.at(0.05))
+    s.receive(m.encode("stop_typing", {}), d.at(0.05))  # whose? two are in flight
+    assert s.chats_in_flight == 2
+    s.receive(chunk(b, True), d.at(0.05))
+    s.receive(m.encode("stop_typing", {}), d.at(0.05))  # now only a's can be meant
+    assert s.chats_in_flight == 0
+    assert [p for p in d.phases() if p[0] == "chat_complete"] == [
+        ("chat_complete", 200_000, None),  # b
+        ("chat_complete", 300_000, None),  # a, at the last stop_typing
+    ]
+
+
+@pytest.mark.parametrize("reply_to", ["not-a-chat-of-ours", None])
+def test_a_chunk_naming_no_chat_in_flight_is_stray_and_never_answers_another(
+    reply_to: str | None,
+) -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    a = s.send_chat("a")
+    s.receive(chunk(reply_to, False), d.at(0.02))
+    s.receive(chunk(reply_to, True), d.at(0.01))
+    s.receive(m.encode("stop_typing", {}), d.at(0.01))
+    assert s.chats_in_flight == 1 and s.counters.stray_chunks == 2
+    assert [p for p in d.phases() if p[0].startswith("chat")] == []
+    s.receive(chunk(a, False), d.at(0.16))  # the true reply, 200 ms after the send
+    s.receive(chunk(a, True), d.at(0.1))
+    assert [p for p in d.phases() if p[0].startswith("chat")] == [
+        ("chat_first", 200_000, None),
+        ("chat_complete", 300_000, None),
+    ]
+    s.receive(chunk(a, True), d.at(0.1))  # a's reply again, once complete: stray too
+    assert s.counters.stray_chunks == 3 and s.state is State.READY
 
 
 def test_chat_timeout_and_platform_rejection() -> None:
@@ -259,16 +303,194 @@ def test_chat_timeout_and_platform_rejection() -> None:
     assert first != second and s.state is State.READY
 
 
-def test_unknown_and_malformed_frames_are_counted_never_fatal() -> None:
+def test_platform_errors_fail_only_the_chat_they_name_or_the_only_one() -> None:
     d = Driver()
     d.to_ready()
     s = d.session
-    assert s.receive("not json", d.at(0)) is None
-    assert s.receive(json.dumps([1, 2]), d.at(0)) is None
+    a = s.send_chat("a", at=d.at(0))
+    b = s.send_chat("b", at=d.at(0))
+
+    def error(code: str, reply_to: str | None = None) -> str:
+        data = {"code": code, "message": "no"}
+        return m.encode("error", data | ({"in_reply_to": reply_to} if reply_to else {}))
+
+    s.receive(error("rate_limited", "not-ours"), d.at(0.01))  # names no chat of ours
+    s.receive(error("rate_limited"), d.at(0.01))  # names none, and two are in flight
+    assert s.chats_in_flight == 2
+    s.receive(error("bad_message", b), d.at(0.01))  # names b: any code
+    assert s.chats_in_flight == 1
+    s.receive(error("bad_message"), d.at(0.01))  # not a chat's answer: a is not failed
+    assert s.chats_in_flight == 1
+    s.receive(error("not_ready"), d.at(0.01))  # a chat's answer, one chat in flight: a
+    assert s.chats_in_flight == 0 and s.counters.errors == 5
+    assert d.phases(ok=False) == [
+        ("chat_complete", 30_000, "rejected"),  # b
+        ("chat_complete", 50_000, "rejected"),  # a
+    ]
+    assert a != b and s.state is State.READY
+
+
+def test_unknown_types_are_counted_and_ignored() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
     assert isinstance(s.receive(m.encode("surprise", {}), d.at(0)), m.UnknownMessage)
     assert isinstance(s.receive(m.encode("status", {"x": 1}), d.at(0)), m.Status)
     assert s.state is State.READY
-    assert s.counters.protocol_errors == 2 and s.counters.unknown_messages == 1
+    assert s.counters.unknown_messages == 1 and s.counters.protocol_errors == 0
+
+
+def ready_with(duration: str) -> str:
+    """A connection_ready frame with a number written as is."""
+    return '{"type":"connection_ready","data":{"client_id":"c","ready_duration":' + duration + "}}"
+
+
+def nested(depth: int) -> str:
+    """A status frame whose arrays and objects nest `depth` deep in all."""
+    return m.encode("status", {"x": 0}).replace("0", "[" * (depth - 2) + "]" * (depth - 2))
+
+
+MALFORMED = [
+    ("not json", 1002),
+    (json.dumps([1, 2]), 1002),
+    ('{"type": 3, "data": {}}', 1002),
+    ('{"type": "status", "data": []}', 1002),
+    (b'{"type":"connection_ready","data":{"client_id":"\xff"}}', 1007),  # not UTF-8
+    (b'{"type":"status","data":{"x":"\xed\xa0\x80"}}', 1007),  # an encoded surrogate
+    ("[" * 100_000 + "]" * 100_000, 1002),  # RecursionError in json.loads
+    (nested(65), 1002),  # one level deeper than max_json_depth
+    (ready_with("9" * 400), 1002),  # OverflowError in float()
+    (ready_with("9" * 5000), 1002),  # ValueError: more digits than int() converts
+    (ready_with("1e400"), 1002),  # infinite
+    (ready_with("NaN"), 1002),  # not JSON, though json.loads takes it
+    ("x" * 1_000_001, 1009),  # over max_frame_bytes
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), MALFORMED)
+def test_a_malformed_frame_while_waiting_for_ready_ends_the_connection_as_protocol_error(
+    frame: str | bytes, code: int
+) -> None:
+    d = Driver(max_frame_bytes=1_000_000)
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.01))
+    s.poll(d.at(0.1))
+    assert s.receive(frame, d.at(0.2)) is None
+    assert d.phases(ok=False) == [("ready", 310_000, "protocol_error")]
+    assert s.state is State.FAILED and s.failure == "protocol_error"
+    assert s.fail_close is not None and s.fail_close[0] == code
+    assert len(s.fail_close[1].encode()) <= 123
+    assert s.counters.protocol_errors == 1 and s.counters.errors == 1
+    assert s.next_deadline() is None
+
+
+def test_nesting_up_to_max_json_depth_is_accepted() -> None:
+    d = Driver()
+    d.to_ready()
+    assert isinstance(d.session.receive(nested(64), d.at(0)), m.Status)
+    assert d.session.state is State.READY
+    d = Driver(max_json_depth=3)
+    d.to_ready()
+    assert d.session.receive(nested(4), d.at(0)) is None
+    assert d.session.failure == "protocol_error"
+
+
+def test_a_malformed_frame_when_ready_fails_what_is_in_flight() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    s.send_chat("a", at=d.at(0))
+    s.send_ping(d.at(0.01))
+    assert s.receive("oops", d.at(0.04)) is None
+    assert d.phases(ok=False) == [
+        ("chat_complete", 50_000, "protocol_error"),
+        ("heartbeat", 40_000, "protocol_error"),
+    ]
+    assert s.state is State.FAILED and s.chats_in_flight == 0 and s.pings_in_flight == 0
+    assert s.fail_close == (
+        1002,
+        "not JSON: JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+    )
+
+
+def test_a_held_session_reconnects_after_a_protocol_error_per_its_backoff() -> None:
+    d = Driver(reconnect=True)
+    d.to_ready()
+    s = d.session
+    s.receive(b"\xff", d.at(1))
+    assert s.state is State.RECONNECTING and s.failure == "protocol_error"
+    assert s.reconnect_at == pytest.approx(d.clock.now() + 1.0)
+    d.clock.t = s.reconnect_at or 0
+    d.to_ready()
+    assert s.fail_close is None  # a new connection
+    assert [(x.phase, x.attempt) for x in d.samples if x.phase == "reconnect"] == [("reconnect", 1)]
+
+
+def test_a_protocol_error_found_by_the_driver_fails_the_connection_the_same_way() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    s.fail(1009, "a frame of 20000000 bytes", d.at(0.5))
+    assert s.state is State.FAILED and s.failure == "protocol_error"
+    assert s.fail_close == (1009, "a frame of 20000000 bytes")
+    assert s.counters.protocol_errors == 1
+    s.fail(1002, "once more", d.at(0.1))  # nothing open: counted, nothing else
+    assert s.counters.protocol_errors == 2 and s.fail_close[1] == "a frame of 20000000 bytes"
+
+
+def test_a_close_reason_fits_a_close_frame_whatever_it_quotes() -> None:
+    d = Driver()
+    d.to_ready()
+    d.session.fail(1002, "\ud800 é" * 100, d.at(0.1))  # a lone surrogate, 2-byte characters
+    assert d.session.fail_close is not None
+    code, reason = d.session.fail_close
+    assert code == 1002 and len(reason.encode()) <= 123 and reason.startswith("? é")
+
+
+def test_a_protocol_error_while_closing_keeps_the_reason_we_were_closing() -> None:
+    d = Driver(ready_timeout_s=1.0)
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.01))
+    s.poll(d.at(0.1))
+    s.poll(d.at(1.0))
+    assert s.state is State.DISCONNECTING
+    assert s.receive("garbage", d.at(0.01)) is None
+    assert s.state is State.FAILED and s.failure == "ready_timeout"
+    assert s.fail_close is not None and s.counters.protocol_errors == 1
+    assert d.phases(ok=False) == [("ready", 1_110_000, "ready_timeout")]
+
+
+def test_ready_before_auth_is_counted_and_not_taken_for_ready() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.05))
+    s.receive(ready_frame(), d.at(0.01))  # before our auth: an answer to nothing
+    assert s.state is State.CONNECTED and s.counters.ready_before_auth == 1
+    assert s.next_deadline() == pytest.approx(d.clock.now() + 0.09)  # auth still due
+    s.poll(d.at(0.09))
+    assert [k for k, _ in d.sent()] == ["auth"]
+    s.receive(ready_frame(), d.at(0.1))
+    assert s.state is State.READY
+    assert d.phases() == [
+        ("connect", 50_000, None),
+        ("auth_delay", 100_000, None),
+        ("platform_init", 100_000, None),
+        ("ready", 250_000, None),
+    ]
+
+
+def test_a_repeated_ready_is_counted_and_ignored() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    s.send_chat("a")
+    s.receive(ready_frame(), d.at(0.1))
+    assert s.state is State.READY and s.counters.ready_repeated == 1
+    assert [p[0] for p in d.phases()].count("ready") == 1
+    assert s.chats_in_flight == 1 and d.sent() != []
 
 
 def test_heartbeat_every_interval_and_pong_latency() -> None:

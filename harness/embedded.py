@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import re
 import signal
 import subprocess
@@ -53,6 +55,11 @@ def start_platform(
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # Its own session: a Ctrl-C meant for the run must not kill the platform under the
+        # lifecycles still in flight (the run stops it when it ends) ...
+        start_new_session=True,
+        # ... and it still ends with the harness, even one killed with SIGKILL.
+        preexec_fn=_die_with_parent,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -63,6 +70,12 @@ def start_platform(
         raise HarnessError(f"the reference platform did not start: {(line + rest).strip()}")
     threading.Thread(target=_drain, args=(process.stdout, log), daemon=True).start()
     return EmbeddedPlatform(process, found.group(1))
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this (child) process when its parent dies (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the run's end stops it
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _drain(stream: IO[str], log: Path | None) -> None:

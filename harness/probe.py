@@ -143,7 +143,10 @@ ERROR_WORDS = {
     "tls_error": "TLS failed: check the certificate, or pass --ca-bundle",
     "rejected": "the platform answered the chat with an error",
     "chat_timeout": "no chat reply within the chat timeout",
+    "protocol_error": "the platform sent a frame the harness cannot accept (see the detail)",
+    "harness_error": "the harness itself failed (a bug: please report it with --debug output)",
 }
+"""Words for every ErrorClass (a test keeps the two the same)."""
 
 
 def format_result(result: ProbeResult, settings: Settings) -> str:

@@ -180,3 +180,10 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], env: dict[str, str], 
     assert result.returncode == 2
     assert words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_every_error_class_has_words() -> None:
+    from harness.errors import ErrorClass
+    from harness.probe import ERROR_WORDS
+
+    assert set(ERROR_WORDS) == {str(e) for e in ErrorClass}

@@ -61,9 +61,12 @@ def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
     if present:
         return _from_samples(run_dir, run, files, present, warmup_s)
     if (run_dir / "histograms.json").is_file():
-        # No samples file here at all (remote workers keep theirs): the merged histograms
-        # hold every sample, within 3 significant figures. Some files but not all: invalid.
-        return _from_histograms(run_dir, run)
+        # No samples file here (remote workers keep theirs on their machines): the merged
+        # histograms hold every sample, within 3 significant figures. A file written on this
+        # machine must be here all the same.
+        data = _from_histograms(run_dir, run)
+        data.missing = sample_problems([f for f in files if f.here], {}, lost_workers(run))
+        return data
     raise HarnessError(f"{run_dir}: no raw samples (samples/*.csv) and no histograms.json")
 
 

@@ -51,6 +51,7 @@ DEFAULT_MAX_LOOP_LAG_MS = 10.0
 FINAL_WAIT_S = 10.0  # after the stop: Locust notices a dead worker within ~4 s
 FLUSH_EVERY_S = 2.0
 WATCH_EVERY_S = 0.5
+SECOND_SHUTDOWN_WAIT_S = 60.0
 
 
 class PhaseFailed(Exception):
@@ -213,6 +214,8 @@ class Coordinator:
             gevent.spawn(self._drop_all_later, self.scenario.drop_at_s)
 
     def _planned_s(self) -> float | None:
+        if self.scenario is not None and self.scenario.duration_s > 0:
+            return self.scenario.duration_s  # its shape rules: Locust ignores -t then
         run_time = getattr(self.options, "run_time", None)
         if run_time:
             if isinstance(run_time, str):
@@ -220,8 +223,6 @@ class Coordinator:
 
                 run_time = parse_timespan(run_time)
             return float(run_time)
-        if self.scenario is not None and self.scenario.duration_s > 0:
-            return self.scenario.duration_s
         return None
 
     def _run_description(self) -> dict[str, Any]:
@@ -407,14 +408,17 @@ class Coordinator:
             self._wait_for_finals()
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
-        if self.is_worker:
-            self.ctx.results.flush_rows()
-            if self.ctx.results.writer is not None:
-                self.ctx.results.writer.close()
+        if self.is_worker:  # Ctrl-C reaches the workers too: stop, and report before quitting
+            if self.runner.state not in ("stopped", "init"):
+                self.runner.stop()  # fires test_stop, which sends the final figures
+            self._send_final()
             return
         if self.finishing:  # a second signal: stop waiting, let the first finish the files
             self.cut_short = True
             self.finished.wait(30)
+            # Locust's shutdown would go on here too: its tables twice, and an exit from inside
+            # the first one's (a traceback). The first one ends the process: wait for it.
+            gevent.sleep(SECOND_SHUTDOWN_WAIT_S)
             return
         self.finishing = True
         try:
@@ -427,8 +431,9 @@ class Coordinator:
     def _finish(self) -> None:
         runner, record, ctx = self.runner, self.record, self.ctx
         assert record is not None
-        if runner.state not in ("stopped", "init"):
+        if runner.state in ("running", "spawning"):  # not the planned end: a signal, the UI
             record.stopping("stopped by a signal or the web UI before its planned end")
+        if runner.state not in ("stopped", "init"):
             runner.stop()  # users stop (in flight: interrupted); a master collects finals
         if isinstance(runner, MasterRunner):
             self._wait_for_finals()  # at once if test_stop already collected them

@@ -236,15 +236,19 @@ class SampleFile:
     expected_rows: int | None  # None: run.json does not say (schema 1)
     final: bool  # the process closed it: it must hold exactly expected_rows
     write_error: str | None = None
+    here: bool = True  # written on the coordinator's machine (else gathered by hand, or not)
 
 
 def sample_files(run_dir: Path, run: dict[str, Any]) -> list[SampleFile]:
-    """The samples files run.json lists (schema 2), or every samples/*.csv (schema 1)."""
+    """The samples files run.json lists (schema 2), or every samples/*.csv: schema 1, and a
+    run that never finished (its last run.json was written before any file was listed)."""
     listed = run.get("samples")
-    if run.get("schema_version", 1) < 2 or listed is None:
+    unfinished = run.get("status") in ("starting", "running")
+    if run.get("schema_version", 1) < 2 or listed is None or unfinished:
         return [
             SampleFile(p, p.stem, None, False) for p in sorted((run_dir / "samples").glob("*.csv"))
         ]
+    host = (run.get("host") or {}).get("hostname")
     return [
         SampleFile(
             run_dir / s["file"],
@@ -252,6 +256,7 @@ def sample_files(run_dir: Path, run: dict[str, Any]) -> list[SampleFile]:
             int(s.get("rows", 0)),
             bool(s.get("closed")),
             s.get("error"),
+            s.get("host", host) == host,
         )
         for worker, s in sorted(listed.items())
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -81,7 +82,13 @@ class SampleWriter:
 
     def status(self) -> dict[str, Any]:
         """What run.json records of this file."""
-        return {"file": self.name, "rows": self.rows, "closed": self.closed, "error": self.error}
+        return {
+            "file": self.name,
+            "rows": self.rows,
+            "closed": self.closed,
+            "error": self.error,
+            "host": socket.gethostname(),  # a worker on another machine keeps its file there
+        }
 
     def _failed(self, exc: OSError) -> None:
         self.error = describe_os_error(self.path, exc)

@@ -105,8 +105,8 @@ def test_a_lifecycle_that_failed_before_the_stop_counts_as_failed() -> None:
     platform never answers auth nor the close, and the stop comes during the close."""
     from tests.faults.hostile import hostile_server
 
-    with hostile_server("no_ready") as url:
-        a = stopped_lifecycle(url, 200, 0.6)
+    with hostile_server("no_ready", echo_close=False) as url:
+        a = stopped_lifecycle(url, 200, 0.6)  # timed out at 0.2 s; waits for the close until 2.2 s
     assert (a["started"], a["interrupted"], a["failed"]) == (1, 0, {"ready_timeout": 1})
 
 

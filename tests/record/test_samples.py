@@ -1,5 +1,6 @@
 """Samples files: rows reach the OS at every flush, are counted, and read back whole."""
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ def test_rows_are_on_disk_after_each_write_and_counted(tmp_path: Path) -> None:
     assert rows_in(writer.path) == 3  # readable by another process before close
     writer.write(samples(2), "w/1")
     writer.close()
-    assert writer.status() == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
+    status = writer.status()
+    assert status.pop("host") == socket.gethostname()
+    assert status == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
     assert rows_in(writer.path) == 5
 
 

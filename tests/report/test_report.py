@@ -37,7 +37,7 @@ def test_documented_profile_passes(documented_run: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("verdict: PASS")
     summary = json.loads((documented_run / "summary.json").read_text())
-    assert summary["verdict"] == "pass" and summary["schema_version"] == 1
+    assert summary["verdict"] == "pass" and summary["schema_version"] == 2
     assert set(summary["phases"]["ready"]) >= {
         "count",
         "errors",
@@ -131,7 +131,7 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, documented_run: Path
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     (wrong / "run.json").write_text(json.dumps({"schema_version": 99}))
-    assert "schema_version 99; this harness reads version 1" in report(str(wrong)).stderr
+    assert "schema_version 99; this harness reads versions 1 to 2" in report(str(wrong)).stderr
     corrupt = tmp_path / "corrupt"
     (corrupt / "samples").mkdir(parents=True)
     (corrupt / "run.json").write_text((documented_run / "run.json").read_text())

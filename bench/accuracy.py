@@ -12,8 +12,6 @@ difference (harness minus platform: the network, the kernel and the harness's ow
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import subprocess
 import tempfile
 from collections import Counter
@@ -24,6 +22,8 @@ import numpy as np
 
 from harness.analysis.stats import percentile
 from harness.launch import locust_command
+from harness.record.runfile import read_run_json, sample_files
+from harness.record.samples import read_chunks
 from harness.server.groundtruth import read_ground_truth
 
 
@@ -77,11 +77,15 @@ def compare(run_dir: Path, steady_after_s: float) -> dict[str, Any]:
         if event["event"] == "auth":
             stamps[str(event.get("stamp", "loop"))] += 1
     harness: dict[str, tuple[int, float]] = {}
-    for path in (run_dir / "samples").glob("*.csv"):
-        with path.open() as f:
-            for row in csv.DictReader(f):
-                if row["phase"] == "platform_init" and row["ok"] == "1" and row["attempt"] == "0":
-                    harness[row["session_id"]] = (int(row["duration_us"]), float(row["start"]))
+    for f in sample_files(run_dir, read_run_json(run_dir)):
+        for chunk in read_chunks(f.path):
+            mine = chunk[
+                (chunk["phase"] == "platform_init") & (chunk["ok"] == 1) & (chunk["attempt"] == 0)
+            ]
+            for sid, us, start in zip(
+                mine["session_id"], mine["duration_us"], mine["start"], strict=True
+            ):
+                harness[str(sid)] = (int(us), float(start))
     diffs, starts, outbound, inbound = [], [], [], []
     for sid, (us, start) in harness.items():
         t = truth.get(sid, {})
@@ -92,7 +96,7 @@ def compare(run_dir: Path, steady_after_s: float) -> dict[str, Any]:
             inbound.append((start + us / 1e6 - t["ready"]) * 1000)  # ready stamped -> arrived
     d = np.array(diffs)
     steady = d[np.array(starts) - min(starts) >= steady_after_s] if starts else d
-    run = json.loads((run_dir / "run.json").read_text())
+    run = read_run_json(run_dir)
     return {
         "joined": len(d),
         "auth_stamps": dict(stamps),

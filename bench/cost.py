@@ -23,6 +23,7 @@ import psutil
 
 from harness.embedded import embedded_platform
 from harness.launch import locust_command
+from harness.record.runfile import read_run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAN = """
@@ -79,7 +80,7 @@ def harness_run(
         *extra,
     )
     samples, _ = cpu_of(subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, text=True))
-    run = json.loads((folder / "reports" / "latest" / "run.json").read_text())
+    run = read_run_json(folder / "reports" / "latest")
     return (
         steady_cpu_per_s(samples, duration),
         run["accounting"]["total"]["completed"],

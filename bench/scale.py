@@ -13,13 +13,13 @@ session.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import tempfile
 from pathlib import Path
 
 from harness.embedded import embedded_platform
 from harness.launch import locust_command
+from harness.record.runfile import read_run_json
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
             *("--processes", str(args.processes), "--reports-dir", str(Path(tmp) / "reports")),
         )
         subprocess.run(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        run = json.loads((Path(tmp) / "reports" / "latest" / "run.json").read_text())
+        run = read_run_json(Path(tmp) / "reports" / "latest")
     a, phases, health = run["accounting"]["total"], run["phases"], run["health"]
     rss = sum(p["rss_max_mb"] for p in health["processes"].values())
     beat = phases.get("heartbeat", {})

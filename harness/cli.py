@@ -296,7 +296,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.warmup is not None and args.warmup < 0:
         raise HarnessError(f"--warmup {args.warmup}: must be >= 0")
-    summary = write_report(args.run_dir, args.benchmarks, args.warmup)
+    summary, written = write_report(args.run_dir, args.benchmarks, args.warmup)
     run_dir = args.run_dir
     failing = [c for c in summary["checks"] if c.get("point") == "fail"]
     print(f"verdict: {summary['verdict'].upper()}")
@@ -307,7 +307,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     for b in summary["error_budgets"]:
         if b["status"] == "fail":
             print(f"  - {b['error_class']}: {100 * b['rate']:.2f}% > {100 * b['limit_rate']:g}%")
-    print(f"report: {run_dir / 'report.html'}")
+    if written:
+        print(f"report: {run_dir / 'report.html'}")
     return EXIT_CODES[summary["verdict"]]
 
 

@@ -58,10 +58,15 @@ class PhaseFailed(Exception):
     """A failed phase as Locust shows it: the message is the error class."""
 
 
-def fail(message: str) -> None:
-    """Bad input or an unusable reports directory: one line, exit 2."""
+def say_error(message: str) -> None:
+    """The one form of the harness's error line, which scripts look for."""
     sys.stderr.write(f"harness: error: {message}\n")
     sys.stderr.flush()
+
+
+def fail(message: str) -> None:
+    """Bad input or an unusable reports directory: one line, exit 2."""
+    say_error(message)
     sys.exit(2)
 
 
@@ -90,6 +95,7 @@ class Coordinator:
         self.finishing = False
         self.cut_short = False  # a second signal while waiting for the workers
         self.told: set[str] = set()  # workers that know the run directory
+        self.tests = 0  # tests this process ran (the web UI can start one after another)
         self.aborted: str | None = None
         max_lag = options.max_loop_lag_ms or (
             self.scenario.max_loop_lag_ms if self.scenario else None
@@ -199,6 +205,10 @@ class Coordinator:
         except HarnessError as exc:
             fail(str(exc))
         ctx.health.start()
+        self.tests += 1
+        if self.tests > 1:  # the web UI's next test: the same run goes on, nothing is reset
+            self._next_test()
+            return
         gevent.spawn(self._flush_forever)
         if self.record is None:
             return
@@ -212,6 +222,19 @@ class Coordinator:
             gevent.spawn(self._watch_workers)
         if self.scenario is not None and self.scenario.drop_at_s is not None:
             gevent.spawn(self._drop_all_later, self.scenario.drop_at_s)
+
+    def _next_test(self) -> None:
+        """One more test in this process (started again from the web UI): its figures join
+        the run's, its samples are appended, and every worker owes a final report again."""
+        writer = self.ctx.results.writer
+        if writer is not None:
+            writer.resume()
+        self.final_sent = False
+        if self.record is not None:
+            for worker in self.record.merged.workers.values():
+                worker.final = False
+            if isinstance(self.runner, MasterRunner):
+                self.runner.send_message("harness_run", self._run_message())
 
     def _planned_s(self) -> float | None:
         if self.scenario is not None and self.scenario.duration_s > 0:
@@ -263,12 +286,12 @@ class Coordinator:
         if self.aborted:
             return
         self.aborted = why
-        sys.stderr.write(f"harness: error: {why}; stopping the run (what was written stays)\n")
-        sys.stderr.flush()
+        say_error(f"{why}; stopping the run (what was written stays)")
         self.environment.process_exit_code = 2
         if self.record is not None:
             self.record.stopping(why)
-        gevent.spawn(self.runner.quit)
+        if not self.finishing:
+            gevent.spawn(self.runner.quit)
 
     def _watch_workers(self) -> None:
         """Master: a worker whose heartbeats stopped (Locust marks it missing after about
@@ -310,9 +333,9 @@ class Coordinator:
         """Worker: the master says which run this is and where its directory is."""
         token = _run_token(create=False)
         if token and msg.data.get("token") != token:
-            sys.stderr.write(
-                f"harness: error: worker {self.worker_id} belongs to another run than the "
-                f"master's ({msg.data.get('run_id')}); it quits\n"
+            say_error(
+                f"worker {self.worker_id} belongs to another run than the master's "
+                f"({msg.data.get('run_id')}); it quits"
             )
             gevent.spawn(self.runner.quit)
             return
@@ -353,19 +376,22 @@ class Coordinator:
     # -- master side -------------------------------------------------------------------------
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        assert self.record is not None
         if "harness" in data:
-            self.record.merge(client_id, data["harness"])
-            error = (data["harness"].get("samples") or {}).get("error")
-            if error:
-                self.abort(f"worker {client_id}: {error}")
+            self._merge(client_id, data["harness"])
         if client_id not in self.told and isinstance(self.runner, MasterRunner):
             self.told.add(client_id)  # joined after the start
             self.runner.send_message("harness_run", self._run_message(), client_id)
 
     def on_final_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self._merge(msg.data["worker"], msg.data["delta"])
+
+    def _merge(self, worker: str, delta: dict[str, Any]) -> None:
+        """A process's figures; one whose samples could not be written stops the run."""
         assert self.record is not None
-        self.record.merge(msg.data["worker"], msg.data["delta"])
+        self.record.merge(worker, delta)
+        error = (delta.get("samples") or {}).get("error")
+        if error:
+            self.abort(error if worker == self.worker_id else f"worker {worker}: {error}")
 
     def _wait_for_finals(self) -> None:
         """Until every worker that is not lost has sent its final figures; at most
@@ -438,18 +464,20 @@ class Coordinator:
         if isinstance(runner, MasterRunner):
             self._wait_for_finals()  # at once if test_stop already collected them
         else:
-            record.merge(self.worker_id, self._final_delta())
+            self._merge(self.worker_id, self._final_delta())
         ctx.health.stop()
         try:
             body = record.finish(self.max_loop_lag_ms)
         except RecordWriteError as exc:
             self.environment.process_exit_code = 2
             if not self.aborted:  # else the one line has been said
-                sys.stderr.write(f"harness: error: {exc}; run.json keeps its last version\n")
+                say_error(f"{exc}; run.json keeps its last version")
             return
-        print(summary_text(body, record.run_dir), flush=True)
+        print(summary_text(body), flush=True)
         # Locust prints its own tables after `quitting`; say where the results are, last.
-        atexit.register(print, f"harness: results in {record.run_dir}", flush=True)
+        atexit.register(
+            print, f"harness: results in {record.run_dir} (reports/latest points there)", flush=True
+        )
 
     def _write(self, change: Any) -> None:
         assert self.record is not None

@@ -29,7 +29,7 @@ from harness.load.health import HealthMonitor
 from harness.load.scenario import Knobs, Scenario
 from harness.policies import Backoff, CircuitBreaker, RateLimiter
 from harness.protocol.clock import MonotonicClock
-from harness.protocol.session import CircuitOpen, ClientSession, Counters, PhaseSample, State
+from harness.protocol.session import CircuitOpen, ClientSession, PhaseSample, State
 from harness.record.results import ProcessResults
 from harness.transport import Connection, TlsOptions
 
@@ -49,9 +49,6 @@ WORDS = [
     "platform",
     "please",
 ]
-
-VIOLATIONS = ("stray_chunks", "ready_before_auth", "ready_repeated")
-"""Session counters of what the platform did wrong without ending a lifecycle."""
 
 
 @dataclass
@@ -77,18 +74,15 @@ class RunContext:
         text = " ".join(self.rng.choices(WORDS, k=length // 3 + 1))
         return text[:length] or "hi"
 
-    def harness_error(self, exc: BaseException) -> None:
-        """Count one of our own exceptions; the first of each type is logged, in one line."""
-        name = type(exc).__name__
+    def harness_error(self, name: str, message: str, where: str = "") -> None:
+        """Count one of our own failures by name; the first of each is logged, in one line."""
         self.results.accounting.harness_errors[name] += 1
         if self._logged[name] == 0:
-            frame = traceback.extract_tb(exc.__traceback__)[-1:] or None
-            where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
             log.error(
-                "harness_error: %s: %s%s (a bug of the harness; the lifecycle counts as "
+                "harness_error: %s: %s%s (a fault of the harness; the lifecycle counts as "
                 "failed with harness_error, and further %s are only counted in run.json)",
                 name,
-                exc,
+                message,
                 where,
                 name,
             )
@@ -128,6 +122,8 @@ def run_lifecycle(
     acct.started += 1
     errors: list[str] = []
     ready = False
+    session: ClientSession | None = None
+    conn: Connection | None = None
 
     def sink(sample: PhaseSample) -> None:
         nonlocal ready
@@ -139,16 +135,16 @@ def run_lifecycle(
             if sample.attempt == 0:
                 acct.ready += 1
 
-    session = ClientSession(ctx.settings.session_settings(reconnect=held), ctx.clock, sink)
-    conn = Connection(session, ctx.tls)
     try:
         try:
+            session = ClientSession(ctx.settings.session_settings(reconnect=held), ctx.clock, sink)
+            conn = Connection(session, ctx.tls)
             url = ctx.settings.session_url(session.session_id)
             if conn.open(url, at=scheduled_at) and conn.wait_ready():
                 _converse(ctx, conn, url, held)
             conn.close()
         except GreenletExit:  # Locust stops a user by killing its greenlet
-            conn.abort()
+            _abort_quietly(conn)
             failure = _failure(session, errors, held)
             if failure:
                 acct.failed[failure] += 1
@@ -157,42 +153,54 @@ def run_lifecycle(
             raise
         except (Exception, gevent.Timeout) as exc:
             _abort_quietly(conn)
-            ctx.harness_error(exc)
+            frame = traceback.extract_tb(exc.__traceback__)[-1:]
+            where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+            ctx.harness_error(type(exc).__name__, str(exc), where)
             acct.failed[ErrorClass.HARNESS_ERROR] += 1
             return Outcome(str(ErrorClass.HARNESS_ERROR), ready)
         failure = _failure(session, errors, held)
+        if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors
+            ctx.harness_error("transport", conn.detail or "a connection attempt failed")
         if failure:
             acct.failed[failure] += 1
         else:
             acct.completed += 1
         return Outcome(failure, ready)
     finally:
-        acct.reconnects += session.counters.reconnect_count
-        _count_violations(ctx, session.counters)
+        if session is not None:
+            acct.reconnects += session.counters.reconnect_count
+            acct.protocol_violations.update(
+                {k: n for k, n in session.counters.violations().items() if n}
+            )
 
 
-def _failure(session: ClientSession, errors: list[str], held: bool) -> str | None:
-    """How a lifecycle failed, if it did. A held session fails only when it could not come
-    back; a short one by its first failed phase, or a connection lost with nothing in
-    flight (a 1011 close between chats, a protocol error)."""
+ALWAYS_FAIL = frozenset({ErrorClass.CHAT_TIMEOUT, ErrorClass.REJECTED, ErrorClass.HARNESS_ERROR})
+"""Failed phases that fail even a held session, which survives lost connections."""
+
+
+def _failure(session: ClientSession | None, errors: list[str], held: bool) -> str | None:
+    """How a lifecycle failed, if it did. A short one: by its first failed phase, or a
+    connection lost with nothing in flight (a 1011 close between chats). A held session
+    survives lost connections it comes back from; it fails when it could not come back,
+    when the platform broke the protocol, or when a chat was not answered."""
+    if session is None:
+        return None
     if held:
+        if session.counters.protocol_errors:
+            return str(ErrorClass.PROTOCOL_ERROR)
+        answered_wrong = next((e for e in errors if e in ALWAYS_FAIL), None)
+        if answered_wrong:
+            return answered_wrong
         return str(session.failure) if session.state is State.FAILED else None
     if errors:
         return errors[0]
     return str(session.failure) if session.failure is not None else None
 
 
-def _abort_quietly(conn: Connection) -> None:
-    with contextlib.suppress(Exception):  # the socket is dropped either way
-        conn.abort()
-
-
-def _count_violations(ctx: RunContext, counters: Counters) -> None:
-    tally = ctx.results.accounting.protocol_violations
-    for name in VIOLATIONS:
-        n = getattr(counters, name, 0)
-        if n:
-            tally[name] += n
+def _abort_quietly(conn: Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):  # the socket is dropped either way
+            conn.abort()
 
 
 class RetryPolicy:

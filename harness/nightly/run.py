@@ -94,7 +94,7 @@ def nightly(s: Settings) -> int:
     reasons = []
     trial_rows = []
     for run_dir in trials:
-        summary = write_report(run_dir, warmup_s=s.warmup_s)
+        summary, _ = write_report(run_dir, warmup_s=s.warmup_s)
         trial_rows.append(
             {"run_id": run_dir.name, "verdict": summary["verdict"], "dir": str(run_dir)}
         )

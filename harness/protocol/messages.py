@@ -174,7 +174,7 @@ class ConnectionReady:
 class AssistantChunk:
     in_reply_to: str | None
     content: str
-    done: bool
+    done: bool | None  # None: the platform's chunks carry no `done` (stop_typing completes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +247,7 @@ def _event(kind: str, data: dict[str, Any]) -> ServerEvent:
         return AssistantChunk(
             _opt_str(data, "in_reply_to"),
             content if isinstance(content, str) else "",
-            data.get("done") is True,
+            done if isinstance(done := data.get("done"), bool) else None,
         )
     if kind in (MessageType.TYPING, MessageType.STOP_TYPING):
         return Typing(kind == MessageType.TYPING)

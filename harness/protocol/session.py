@@ -28,7 +28,7 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -120,6 +120,11 @@ class _Chat:
 _CHAT_ERRORS = {m.ErrorCode.NOT_READY, m.ErrorCode.MESSAGE_TOO_LONG, m.ErrorCode.RATE_LIMITED}
 
 
+def violation() -> int:
+    """A Counters field that counts a protocol violation the platform gets away with."""
+    return field(default=0, metadata={"violation": True})
+
+
 @dataclass
 class Counters:
     connection_count: int = 0
@@ -127,17 +132,21 @@ class Counters:
     messages_received: int = 0
     reconnect_count: int = 0
     errors: int = 0
-    # Protocol violations (the lifecycle layer reads these four names):
     protocol_errors: int = 0  # frames the harness cannot accept; each ended its connection
-    stray_chunks: int = 0  # assistant frames naming no chat in flight: ignored
-    ready_before_auth: int = 0  # `connection_ready` before our auth was sent: ignored
-    ready_repeated: int = 0  # `connection_ready` once already READY: ignored
+    # Violations the platform gets away with (counted, ignored; the run record tallies them):
+    stray_chunks: int = violation()  # assistant frames naming no chat in flight
+    ready_before_auth: int = violation()  # `connection_ready` before our auth was sent
+    ready_repeated: int = violation()  # `connection_ready` once already READY
     unknown_messages: int = 0
     dropped_messages: int = 0  # user messages dropped because the queue was full
     interrupted_chats: int = 0  # chats still in flight when we closed on purpose
     latency_sum_ms: float = 0.0
     latency_count: int = 0
     current_latency_ms: float | None = None
+
+    def violations(self) -> dict[str, int]:
+        """The counted protocol violations, by name (fields made by violation())."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("violation")}
 
 
 class ClientSession:
@@ -190,6 +199,7 @@ class ClientSession:
         self._down_since: float | None = None
         self._fail_on_close: ErrorClass | None = None
         self._lost_at: float | None = None  # when a connection was lost, until READY again
+        self._platform_sends_done = False  # its chunks carry `done`: it, not stop_typing, ends
 
     # -- driver inputs ----------------------------------------------------------------------
 
@@ -519,6 +529,8 @@ class ClientSession:
     def _on_chunk(self, event: m.AssistantChunk, now: float) -> None:
         """Only a chunk naming a chat in flight counts for it: one with an unknown or no
         `in_reply_to` is stray, and never starts or completes another chat."""
+        if event.done is not None:
+            self._platform_sends_done = True
         message_id = event.in_reply_to
         chat = self._chats.get(message_id) if message_id is not None else None
         if chat is None or message_id is None:
@@ -531,12 +543,15 @@ class ClientSession:
             self._finish_chat(message_id, now)
 
     def _on_stop_typing(self, now: float) -> None:
-        """A platform that sends no `done` completes a reply here, which names no chat: so
-        only when exactly one chat is in flight, and its reply has begun."""
-        if len(self._chats) == 1:
-            message_id, chat = next(iter(self._chats.items()))
-            if chat.first_at is not None:
-                self._finish_chat(message_id, now)
+        """A platform whose chunks carry no `done` completes a reply at `stop_typing`, which
+        names no chat: so only such a platform, only when exactly one chat is in flight and
+        its reply has begun. (A platform that sends `done` completes on it, whatever typing
+        indicators come in between.)"""
+        if self._platform_sends_done or len(self._chats) != 1:
+            return
+        message_id, chat = next(iter(self._chats.items()))
+        if chat.first_at is not None:
+            self._finish_chat(message_id, now)
 
     def _finish_chat(self, message_id: str, now: float) -> None:
         chat = self._chats.pop(message_id)

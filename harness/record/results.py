@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -20,17 +20,6 @@ from harness.protocol.session import PhaseSample
 from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram
 from harness.record.samples import SampleWriter
 from harness.record.schema import phase_order
-
-COUNTS = (
-    "started",
-    "ready",
-    "completed",
-    "interrupted",
-    "interrupted_explained",
-    "lost",
-    "reconnects",
-)
-TALLIES = ("failed", "protocol_violations", "harness_errors")
 
 
 @dataclass
@@ -95,6 +84,10 @@ class Accounting:
             "protocol_violations": dict(sorted(self.protocol_violations.items())),
             "harness_errors": dict(sorted(self.harness_errors.items())),
         }
+
+
+COUNTS = tuple(f.name for f in fields(Accounting) if f.type == "int")
+TALLIES = tuple(f.name for f in fields(Accounting) if f.type.startswith("Counter"))
 
 
 class ProcessResults:

@@ -101,7 +101,7 @@ class RunRecord:
             and actual is not None
             and actual < self.planned_s - STOPPED_SLACK_S
         )
-        return "stopped" if early or (self.stop_reason and self.planned_s is None) else "complete"
+        return "stopped" if early or self.stop_reason else "complete"
 
     # -- files ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.protocol.session import PhaseSample
 from harness.record.files import describe_os_error
-from harness.record.schema import SAMPLE_FIELDS
+from harness.record.schema import SAMPLE_FIELDS, SAMPLES_CSV
 
 CHUNK_ROWS = 1_000_000
 
@@ -80,10 +80,22 @@ class SampleWriter:
             self._file = None
         self.closed = self.error is None
 
+    def resume(self) -> None:
+        """Append again after close (the web UI's next test in the same run)."""
+        if self._file is None and self.error is None:
+            try:
+                self._file = self.path.open("a", newline="", buffering=1 << 20)
+                self._csv = csv.writer(self._file)
+            except OSError as exc:
+                self._failed(exc)
+                return
+            self.closed = False
+
     def status(self) -> dict[str, Any]:
         """What run.json records of this file."""
         return {
             "file": self.name,
+            "schema_version": SAMPLES_CSV,
             "rows": self.rows,
             "closed": self.closed,
             "error": self.error,

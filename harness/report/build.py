@@ -1,9 +1,9 @@
 """`harness report RUN_DIR`: analyse a run and write summary.json, report.html, junit.xml and
-summary.md into it. Returns the summary; the verdict decides the exit code."""
+summary.md into it. Returns the summary (the verdict decides the exit code) and whether
+the files could be written."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from harness.analysis.benchmarks import load_benchmarks
 from harness.analysis.rundata import load_run
 from harness.analysis.verdict import summarise
-from harness.record.files import RecordWriteError
+from harness.record.files import RecordWriteError, write_json
 from harness.record.runfile import write_outputs
 from harness.report import plots
 from harness.report.ci import junit_xml, markdown
@@ -20,7 +20,7 @@ from harness.report.html import render
 
 def write_report(
     run_dir: Path, benchmarks: Path | None = None, warmup_s: float | None = None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     bench = load_benchmarks(benchmarks)
     if warmup_s is not None:
         bench = replace(bench, warmup_s=warmup_s)
@@ -71,17 +71,18 @@ def write_report(
     }
     locust_html = run.get("locust", {}).get("html_file")
     outputs = {
-        "summary.json": json.dumps(summary, indent=2) + "\n",
         "report.html": render(summary, run, figures, documented, locust_html),
         "junit.xml": junit_xml(summary),
         "summary.md": markdown(summary),
     }
     try:
+        write_json(run_dir / "summary.json", summary)
         write_outputs(run_dir, outputs)
     except RecordWriteError as exc:  # a read-only run directory: the console gets the report
         print(f"harness report: {exc}; the summary follows instead", flush=True)
         print(outputs["summary.md"], flush=True)
-    return summary
+        return summary, False
+    return summary, True
 
 
 def _sum_users(processes: dict[str, Any]) -> list[list[float]]:

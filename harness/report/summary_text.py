@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 
@@ -10,7 +9,7 @@ def _ms(value: float | None) -> str:
     return f"{value:9.1f}" if value is not None else "        -"
 
 
-def summary_text(run: dict[str, Any], run_dir: Path) -> str:
+def summary_text(run: dict[str, Any]) -> str:
     phases, health = run["phases"], run["health"]
     a = run["accounting"]["total"]
     lines = ["", "harness: per-phase times (ms, nearest rank on the harness's own µs histograms)"]
@@ -64,5 +63,4 @@ def summary_text(run: dict[str, Any], run_dir: Path) -> str:
     else:
         lines.append("harness: RUN INVALID, the harness itself was the bottleneck:")
         lines += [f"  - {r}" for r in health["reasons"]]
-    lines.append(f"harness: results in {run_dir} (reports/latest points there)")
-    return "\n".join(lines)
+    return "\n".join(lines)  # where the results are is said last, after Locust's tables

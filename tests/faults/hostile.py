@@ -14,7 +14,8 @@ ids, never completed; stray_then_real: so, then the true reply after reply_delay
 (10 ms apart); ready_before_auth: one on open, a proper one 100 ms after auth; trickle_101:
 the 101 a byte every trickle_gap (1 s); bad_accept: a wrong Sec-WebSocket-Accept;
 one_byte_segments: correct, each byte (101 included) its own TCP segment; abrupt_close: TCP
-closed, no close frame, right after ready; no_ready: auth never answered.
+closed, no close frame, right after ready; no_ready: auth never answered; bad_after_ready:
+a proper ready, then 100,000 nested arrays 0.1 s later.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MODES = (
     "correct", "non_json", "deep_json", "huge_number", "invalid_utf8", "over_limit",
     "stray_chunks", "stray_then_real", "ready_twice", "ready_before_auth", "trickle_101",
-    "bad_accept", "one_byte_segments", "abrupt_close", "no_ready",
+    "bad_accept", "one_byte_segments", "abrupt_close", "no_ready", "bad_after_ready",
 )  # fmt: skip
 # The ready frame each malformed mode sends instead of a proper one.
 BAD_READY = {
@@ -172,6 +173,9 @@ class Peer:
             await self.send(message("connection_ready", client_id="c1", ready_duration=0.06))
         elif self.mode == "abrupt_close":
             self.writer.close()
+        elif self.mode == "bad_after_ready":  # a frame we cannot accept, 0.1 s into READY
+            await asyncio.sleep(0.1)
+            await self.send(frame(1, BAD_READY["deep_json"]))
 
     async def reply(self, message_id: str) -> None:
         stray = str(uuid.uuid4())

@@ -343,6 +343,20 @@ TWO_WORKERS = (
 )
 
 
+def two_workers_running_for(
+    stack: contextlib.ExitStack, tmp: Path, reports: Path, seconds: float
+) -> Started:
+    """A `--processes 2` run planned for 30 s, `seconds` into its measured part."""
+    master = start_locust(
+        stack, tmp, "master", "--reports-dir", str(reports), "-t", "30s", *TWO_WORKERS
+    )
+    run = wait_for("the run to start", lambda: started_run(reports), 30)
+    t0 = epoch_of(run["started"])
+    assert t0 is not None
+    time.sleep(max(0.0, t0 + seconds - time.time()))
+    return master
+
+
 @pytest.mark.parametrize(
     "how",
     [
@@ -353,13 +367,7 @@ TWO_WORKERS = (
 def test_a_signal_mid_run_stops_the_run_and_keeps_its_record(tmp_path: Path, how: str) -> None:
     reports = tmp_path / "reports"
     with contextlib.ExitStack() as stack:
-        master = start_locust(
-            stack, tmp_path, "master", "--reports-dir", str(reports), "-t", "30s", *TWO_WORKERS
-        )
-        run = wait_for("the run to start", lambda: started_run(reports), 30)
-        t0 = epoch_of(run["started"])
-        assert t0 is not None
-        time.sleep(max(0.0, t0 + 6 - time.time()))
+        master = two_workers_running_for(stack, tmp_path, reports, 6)
         assert master.process.poll() is None, master.output()[-2000:]
         signalled = time.monotonic()
         if how == "sigterm-master":
@@ -403,13 +411,7 @@ def twice_sigtermed(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     tmp = tmp_path_factory.mktemp("twice")
     reports = tmp / "reports"
     with contextlib.ExitStack() as stack:
-        master = start_locust(
-            stack, tmp, "master", "--reports-dir", str(reports), "-t", "30s", *TWO_WORKERS
-        )
-        run = wait_for("the run to start", lambda: started_run(reports), 30)
-        t0 = epoch_of(run["started"])
-        assert t0 is not None
-        time.sleep(max(0.0, t0 + 5 - time.time()))
+        master = two_workers_running_for(stack, tmp, reports, 5)
         signalled = time.monotonic()
         os.kill(master.pid, signal.SIGTERM)
         wait_for("Locust to take the first SIGTERM", lambda: "Got SIGTERM" in master.stderr(), 5)

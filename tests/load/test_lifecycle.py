@@ -7,6 +7,7 @@ import logging
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import gevent
 import pytest
@@ -108,6 +109,20 @@ def test_a_lifecycle_that_failed_before_the_stop_counts_as_failed() -> None:
     with hostile_server("no_ready", echo_close=False) as url:
         a = stopped_lifecycle(url, 200, 0.6)  # timed out at 0.2 s; waits for the close until 2.2 s
     assert (a["started"], a["interrupted"], a["failed"]) == (1, 0, {"ready_timeout": 1})
+
+
+def test_a_held_session_that_met_a_protocol_error_fails_though_it_came_back() -> None:
+    """It reconnects after each broken frame, but the platform broke the protocol: the
+    lifecycle fails with protocol_error, which the error budget sees."""
+    from tests.faults.hostile import hostile_server
+
+    with hostile_server("bad_after_ready") as url:
+        ctx = context(url, session_duration_s=1.0)
+        ctx.settings = replace(ctx.settings, reconnect_delay_ms=50)
+        outcome = run_lifecycle(ctx, held=True)
+    assert outcome.failure == "protocol_error"
+    a = identity(ctx)
+    assert a["failed"] == {"protocol_error": 1} and a["reconnects"] >= 1
 
 
 def test_retry_policy_backs_off_and_opens_the_breaker() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import subprocess
@@ -255,3 +256,55 @@ def test_no_locust_stats_leaves_the_harness_figures_whole(tmp_path: Path) -> Non
     assert run["phases"]["ready"]["count"] > 10
     assert_raw_agrees_with_histograms(latest(tmp_path))
     assert "WS       ready" not in result.stderr  # Locust's own table has no phases
+
+
+def test_two_tests_from_the_web_ui_make_one_consistent_run(tmp_path: Path) -> None:
+    """Start, stop, start again in Locust's web UI: one run directory whose samples and
+    accounting hold both tests (nothing truncated, nothing counted twice)."""
+    import urllib.parse
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *LOCUST[: LOCUST.index("--headless")],
+            *("--web-host", "127.0.0.1", "--web-port", str(port)),
+            *("--reports-dir", str(tmp_path / "reports"), "--platform-profile", "fast"),
+        ],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=harness_env(),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def call(path: str, form: dict[str, str] | None = None) -> None:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        urllib.request.urlopen(base + path, data=data, timeout=10).close()
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                call("/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web UI did not start"
+                time.sleep(0.2)
+        for _ in range(2):
+            call("/swarm", {"user_count": "3", "spawn_rate": "3"})
+            time.sleep(3)
+            call("/stop", {})
+            time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    run_dir = latest(tmp_path)
+    run = run_json(run_dir)
+    assert_accounting(run)
+    assert run["status"] == "complete", out[-2000:]
+    rows = raw_rows(run_dir)
+    assert len(rows) == run["samples"]["local"]["rows"] > 0
+    starts = sorted(float(r["start"]) for r in rows if r["phase"] == "connect")
+    assert max(b - a for a, b in itertools.pairwise(starts)) > 0.8  # the pause between tests
+    assert_raw_agrees_with_histograms(run_dir)

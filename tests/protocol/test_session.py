@@ -242,6 +242,7 @@ def test_a_platform_without_done_completes_at_stop_typing() -> None:
 
 
 def test_stop_typing_completes_only_the_one_chat_in_flight_and_only_once_begun() -> None:
+    """For a platform whose chunks carry no `done`."""
     d = Driver()
     d.to_ready()
     s = d.session
@@ -253,13 +254,27 @@ def test_stop_typing_completes_only_the_one_chat_in_flight_and_only_once_begun()
     s.receive(chunk(b, None), d.at(0.05))
     s.receive(m.encode("stop_typing", {}), d.at(0.05))  # whose? two are in flight
     assert s.chats_in_flight == 2
-    s.receive(chunk(b, True), d.at(0.05))
-    s.receive(m.encode("stop_typing", {}), d.at(0.05))  # now only a's can be meant
-    assert s.chats_in_flight == 0
-    assert [p for p in d.phases() if p[0] == "chat_complete"] == [
-        ("chat_complete", 200_000, None),  # b
-        ("chat_complete", 300_000, None),  # a, at the last stop_typing
-    ]
+    d2 = Driver()
+    d2.to_ready()
+    c = d2.session.send_chat("c")
+    d2.session.receive(chunk(c, None), d2.at(0.05))
+    d2.session.receive(m.encode("stop_typing", {}), d2.at(0.05))
+    assert d2.session.chats_in_flight == 0
+    assert [p for p in d2.phases() if p[0] == "chat_complete"] == [("chat_complete", 100_000, None)]
+
+
+def test_a_platform_that_sends_done_completes_on_it_not_on_stop_typing() -> None:
+    """stop_typing in the middle of a reply (typing indicators flicker) must not end it."""
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    a = s.send_chat("a")
+    s.receive(chunk(a, False), d.at(0.015))
+    s.receive(m.encode("stop_typing", {}), d.at(0.1))
+    assert s.chats_in_flight == 1
+    s.receive(chunk(a, True), d.at(0.2))
+    assert [p for p in d.phases() if p[0] == "chat_complete"] == [("chat_complete", 315_000, None)]
+    assert s.counters.stray_chunks == 0
 
 
 @pytest.mark.parametrize("reply_to", ["not-a-chat-of-ours", None])

@@ -75,3 +75,27 @@ def test_a_run_id_that_exists_is_refused(tmp_path: Path) -> None:
     RunRecord.create(tmp_path, "same", {})
     with pytest.raises(HarnessError, match="exists already"):
         RunRecord.create(tmp_path, "same", {})
+
+
+def test_secrets_are_masked_in_string_values_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MIPTECH_AUTH_DELAY_MS=1000 names a 'secret' (AUTH): its value must not turn the number
+    10000.0 into ****0.0, nor `true` into ****, nor touch encoded histograms."""
+    monkeypatch.setenv("MIPTECH_AUTH_DELAY_MS", "1000")
+    monkeypatch.setenv("SSO_AUTH_ENABLED", "true")
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value")
+    body = {
+        "ready_timeout_ms": 10000.0,
+        "tls_verify": True,
+        "rows": 21000,
+        "target": "wss://u:pw@host/x?token=s3cr3t-value",
+        "note": "uses s3cr3t-value",
+        "phases": {"ready": {"hdr": "HISTFAAAAC1000eJyTaWC"}},
+    }
+    write_json(tmp_path / "r.json", body)
+    back = json.loads((tmp_path / "r.json").read_text())
+    assert back["ready_timeout_ms"] == 10000.0 and back["tls_verify"] is True
+    assert back["rows"] == 21000 and back["phases"]["ready"]["hdr"] == "HISTFAAAAC1000eJyTaWC"
+    assert "s3cr3t-value" not in (tmp_path / "r.json").read_text()
+    assert back["target"] == "wss://u:****@host/x?token=****"

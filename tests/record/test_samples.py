@@ -26,7 +26,7 @@ def test_rows_are_on_disk_after_each_write_and_counted(tmp_path: Path) -> None:
     writer.write(samples(2), "w/1")
     writer.close()
     status = writer.status()
-    assert status.pop("host") == socket.gethostname()
+    assert status.pop("host") == socket.gethostname() and status.pop("schema_version") == 1
     assert status == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
     assert rows_in(writer.path) == 5
 
@@ -81,3 +81,13 @@ def test_row_checks_name_the_file_and_both_counts(tmp_path: Path) -> None:
         "b.csv: holds 7 rows, fewer than the 10 its process had written (truncated)",
         "c.csv: missing, run.json says it holds 5 rows",
     ]
+
+
+def test_a_closed_writer_resumes_appending_for_the_next_test(tmp_path: Path) -> None:
+    writer = SampleWriter(tmp_path, "w")
+    writer.write(samples(2), "w")
+    writer.close()
+    writer.resume()
+    writer.write(samples(3), "w")
+    writer.close()
+    assert writer.status()["rows"] == 5 and rows_in(writer.path) == 5

@@ -50,6 +50,7 @@ log = logging.getLogger("harness")
 DEFAULT_MAX_LOOP_LAG_MS = 10.0
 FINAL_WAIT_S = 10.0  # after the stop: Locust notices a dead worker within ~4 s
 FLUSH_EVERY_S = 2.0
+FLUSH_SLICE_ROWS = 250
 WATCH_EVERY_S = 0.5
 SECOND_SHUTDOWN_WAIT_S = 60.0
 
@@ -273,10 +274,12 @@ class Coordinator:
         }
 
     def _flush_forever(self) -> None:
-        """Samples reach the disk at least every FLUSH_EVERY_S, from every process."""
+        """Samples reach the disk at least every FLUSH_EVERY_S, from every process, a slice
+        at a time: formatting 4,000 rows at once (a 5,000-user ramp) held the loop 12-17 ms."""
         while True:
             gevent.sleep(FLUSH_EVERY_S)
-            self.ctx.results.flush_rows()
+            while self.ctx.results.flush_rows(FLUSH_SLICE_ROWS):
+                gevent.sleep(0)  # let the users' greenlets read their frames meanwhile
             writer = self.ctx.results.writer
             if writer is not None and writer.error and self.record is not None:
                 self.abort(writer.error)

@@ -118,12 +118,18 @@ class ProcessResults:
         if self.fire_request is not None:
             self.fire_request(sample)
 
-    def flush_rows(self) -> None:
-        """Write buffered raw rows through to the file (kept in memory until a writer is
-        attached). A write error stops the writer; `writer.error` says why."""
-        if self.writer is not None and self._rows:
+    def flush_rows(self, limit: int | None = None) -> int:
+        """Write buffered raw rows through to the file, at most `limit` of them (kept in
+        memory until a writer is attached); returns how many are left. A write error stops
+        the writer; `writer.error` says why."""
+        if self.writer is None or not self._rows:
+            return len(self._rows)
+        if limit is None or limit >= len(self._rows):
             samples, self._rows = self._rows, []
-            self.writer.write(samples, self.worker_id)
+        else:
+            samples, self._rows = self._rows[:limit], self._rows[limit:]
+        self.writer.write(samples, self.worker_id)
+        return len(self._rows)
 
     def take_delta(self) -> dict[str, Any]:
         """Everything since the last call, msgpack-safe, and reset."""

@@ -55,3 +55,17 @@ def test_accounting_deltas_add_up_per_worker() -> None:
     )
     assert total["in_flight"] == 0
     assert merged.workers["a"].accounting.as_dict()["started"] == 4
+
+
+def test_rows_are_flushed_a_slice_at_a_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.record.samples import SampleWriter, read_chunks
+
+    p = ProcessResults("w")
+    for i in range(600):
+        p.record(PhaseSample(f"s{i}", "ready", 1.0, 100, True))
+    assert p.flush_rows(250) == 600  # no writer yet: kept in memory
+    p.writer = SampleWriter(tmp_path, "w")
+    assert [p.flush_rows(250), p.flush_rows(250), p.flush_rows(250)] == [350, 100, 0]
+    p.writer.close()
+    assert sum(len(c) for c in read_chunks(p.writer.path)) == 600
+    assert p.writer.rows == 600

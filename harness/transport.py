@@ -463,12 +463,8 @@ class Connection:
         if opcode == ABNF.OPCODE_TEXT or opcode == ABNF.OPCODE_BINARY:
             if self._fragments:
                 self._fail(CloseCode.PROTOCOL_ERROR, "a new message inside a fragmented one")
-            elif fin:  # the usual frame: a whole message (no call more than needed)
-                event = self.session.receive(payload, at)
-                if self.hook is not None:
-                    self.hook("recv", event, at)
-                if event is None:  # the session could not accept it and failed the connection
-                    self._drop_failed()
+            elif fin:  # the usual frame: a whole message
+                self._deliver(payload, at)
             elif len(payload) > self.session.settings.max_frame_bytes:
                 self._fail(CloseCode.MESSAGE_TOO_BIG, "a message over max_frame_bytes")
             else:

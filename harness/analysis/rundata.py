@@ -65,13 +65,9 @@ def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
         # histograms hold every sample, within 3 significant figures. A file written on this
         # machine must be here all the same.
         data = _from_histograms(run_dir, run)
-        data.missing = sample_problems([f for f in files if f.here], {}, lost_workers(run))
+        data.missing = sample_problems([f for f in files if f.here], {})
         return data
     raise HarnessError(f"{run_dir}: no raw samples (samples/*.csv) and no histograms.json")
-
-
-def lost_workers(run: dict[str, Any]) -> set[str]:
-    return {str(w.get("worker")) for w in run.get("workers_lost") or []}
 
 
 def _from_samples(
@@ -109,7 +105,7 @@ def _from_samples(
             raise HarnessError(
                 f"{path}: corrupt samples file ({str(exc).splitlines()[0]})"
             ) from None
-    missing = sample_problems(files, rows, lost_workers(run))
+    missing = sample_problems(files, rows)
     if not parts:
         if missing:
             return RunData(run_dir, run, {}, run_epoch(run) or 0.0, 0, 0, "raw samples", 0, missing)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import secrets
 import sys
 import time
 import urllib.request
@@ -216,7 +218,10 @@ class Coordinator:
         if isinstance(self.runner, LocalRunner):
             ctx.results.writer = SampleWriter(self.record.run_dir, self.worker_id)
         self.record.meta.update(self._run_description())
-        self._write(lambda r: r.start(self._planned_s()))
+        try:
+            self.record.start(self._planned_s())
+        except RecordWriteError as exc:
+            self.abort(str(exc))
         if isinstance(self.runner, MasterRunner):
             self.runner.send_message("harness_run", self._run_message())
             self.told |= {str(c.id) for c in self.runner.clients.all}
@@ -299,12 +304,22 @@ class Coordinator:
     def _watch_workers(self) -> None:
         """Master: a worker whose heartbeats stopped (Locust marks it missing after about
         4 s) is recorded as lost, with what it last shipped."""
-        assert isinstance(self.runner, MasterRunner) and self.record is not None
         while not self.finished.is_set():
-            for client in self.runner.clients.all:
-                if client.state == "missing" and str(client.id) not in self.record.lost:
-                    self._lost(str(client.id))
+            self._note_missing()
             gevent.sleep(WATCH_EVERY_S)
+
+    def _note_missing(self) -> None:
+        """Record as lost every worker Locust marks missing."""
+        assert isinstance(self.runner, MasterRunner)
+        for client in self.runner.clients.all:
+            if client.state == "missing":
+                self._lost(str(client.id))
+
+    def _unfinished_workers(self) -> set[str]:
+        """Workers Locust knows or that reported, with no final report yet."""
+        assert isinstance(self.runner, MasterRunner) and self.record is not None
+        known = {str(c.id) for c in self.runner.clients.all} | set(self.record.merged.workers)
+        return known - self.record.merged.final
 
     def _lost(self, worker: str) -> None:
         assert self.record is not None
@@ -399,22 +414,14 @@ class Coordinator:
     def _wait_for_finals(self) -> None:
         """Until every worker that is not lost has sent its final figures; at most
         FINAL_WAIT_S, and not at all once a second signal asked to hurry."""
-        runner, record = self.runner, self.record
-        assert isinstance(runner, MasterRunner) and record is not None
+        assert self.record is not None
         deadline = time.monotonic() + FINAL_WAIT_S
-        while not self.cut_short:
-            for client in runner.clients.all:
-                if client.state == "missing":
-                    self._lost(str(client.id))
-            known = {str(c.id) for c in runner.clients.all} | set(record.merged.workers)
-            waiting = known - record.merged.final - set(record.lost)
-            if not waiting or time.monotonic() >= deadline:
+        while not self.cut_short and time.monotonic() < deadline:
+            self._note_missing()
+            if not self._unfinished_workers() - set(self.record.lost):
                 break
             gevent.sleep(0.1)
-        for worker in sorted(
-            ({str(c.id) for c in runner.clients.all} | set(record.merged.workers))
-            - record.merged.final
-        ):
+        for worker in sorted(self._unfinished_workers()):
             self._lost(worker)
 
     # -- the end -----------------------------------------------------------------------------
@@ -482,13 +489,6 @@ class Coordinator:
             print, f"harness: results in {record.run_dir} (reports/latest points there)", flush=True
         )
 
-    def _write(self, change: Any) -> None:
-        assert self.record is not None
-        try:
-            change(self.record)
-        except RecordWriteError as exc:
-            self.abort(str(exc))
-
 
 # -- options to settings ----------------------------------------------------------------------
 
@@ -553,13 +553,14 @@ def _fire_request(environment: Environment) -> Any:
 RUN_TOKEN_ENV = "HARNESS_RUN_TOKEN"
 
 
-def _run_token(create: bool = True) -> str | None:
-    """This run's token, shared with the workers --processes forks (through the
-    environment), so a worker joins only the master of its own run."""
-    import os
-    import secrets
-
-    token = os.environ.get(RUN_TOKEN_ENV)
-    if token is None and create:
-        token = os.environ[RUN_TOKEN_ENV] = secrets.token_hex(8)
+def new_run_token() -> str:
+    """A new token for this run, in the environment: the workers `--processes` forks
+    inherit it, so a worker joins only the master of its own run."""
+    token = os.environ[RUN_TOKEN_ENV] = secrets.token_hex(8)
     return token
+
+
+def _run_token(create: bool = True) -> str | None:
+    """This run's token (a master that forked no workers makes one)."""
+    token = os.environ.get(RUN_TOKEN_ENV)
+    return new_run_token() if token is None and create else token

@@ -16,7 +16,6 @@ import logging
 import random
 import time
 import traceback
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +62,6 @@ class RunContext:
     max_loop_lag_ms: float = 10.0  # the run is invalid when this process's lag p99 exceeds it
     clock: MonotonicClock = field(default_factory=MonotonicClock)
     rng: random.Random = field(default_factory=random.Random)
-    _logged: Counter[str] = field(default_factory=Counter)
 
     @property
     def tls(self) -> TlsOptions:
@@ -76,8 +74,9 @@ class RunContext:
 
     def harness_error(self, name: str, message: str, where: str = "") -> None:
         """Count one of our own failures by name; the first of each is logged, in one line."""
-        self.results.accounting.harness_errors[name] += 1
-        if self._logged[name] == 0:
+        seen = self.results.accounting.harness_errors  # this process's, since it started
+        seen[name] += 1
+        if seen[name] == 1:
             log.error(
                 "harness_error: %s: %s%s (a fault of the harness; the lifecycle counts as "
                 "failed with harness_error, and further %s are only counted in run.json)",
@@ -86,7 +85,6 @@ class RunContext:
                 where,
                 name,
             )
-        self._logged[name] += 1
 
     def users_stopped(self, lifecycles: int = 1) -> None:
         """A stopped user could have cut off this many lifecycles: the bound on interrupted."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import sys
 from typing import Any
@@ -15,7 +14,7 @@ from locust.runners import Runner
 
 from harness.errors import HarnessError
 from harness.load import locust_fixes
-from harness.load.coordinator import RUN_TOKEN_ENV, Coordinator, fail
+from harness.load.coordinator import RUN_TOKEN_ENV, Coordinator, fail, new_run_token
 
 locust_fixes.install()  # Locust's worker bookkeeping, without the stalls
 
@@ -82,7 +81,7 @@ def _own_master_port(parser: Any) -> None:
     if "--worker" in argv or os.environ.get(_FORKER) in (str(os.getpid()), str(os.getppid())):
         return
     os.environ[_FORKER] = str(os.getpid())
-    os.environ[RUN_TOKEN_ENV] = secrets.token_hex(8)
+    new_run_token()
     if any(a.startswith(("--master-port", "--master-bind-port")) for a in argv):
         return
     with socket.socket() as s:

@@ -9,6 +9,7 @@ worker -> master channel): no sets, no numpy types.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -57,11 +58,6 @@ class Accounting:
             now, then = getattr(self, key), getattr(before, key)
             delta[key] = {k: v - then.get(k, 0) for k, v in now.items() if v != then.get(k, 0)}
         return delta
-
-    def copy(self) -> Accounting:
-        twin = Accounting()
-        twin.add(self.minus(Accounting()))
-        return twin
 
     def as_dict(self) -> dict[str, Any]:
         failed_total = sum(self.failed.values())
@@ -138,7 +134,7 @@ class ProcessResults:
         errors = [[p, e, n] for (p, e), n in self._errors.items()]
         self._errors = Counter()
         acct = self.accounting.minus(self._shipped)
-        self._shipped = self.accounting.copy()
+        self._shipped = copy.deepcopy(self.accounting)
         delta: dict[str, Any] = {"hist": hists, "errors": errors, "accounting": acct}
         if self.writer is not None:
             delta["samples"] = self.writer.status()

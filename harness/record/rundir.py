@@ -94,7 +94,13 @@ def run_metadata() -> dict[str, Any]:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_of(datetime.now(UTC).timestamp())
+
+
+def iso_of(epoch: float) -> str:
+    """ISO 8601 UTC with milliseconds, the run record's one time format."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_of(iso: str | None) -> float | None:

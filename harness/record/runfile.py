@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.record import schema
 from harness.record.files import write_json, write_text
 from harness.record.results import MergedResults
-from harness.record.rundir import create_run_dir, epoch_of, now_iso
+from harness.record.rundir import create_run_dir, epoch_of, iso_of, now_iso
 
 STOPPED_SLACK_S = 1.0  # a run that ends this much before its plan was stopped
 
@@ -27,13 +27,6 @@ class LostWorker:
     worker: str
     noticed_at: str  # ISO time the coordinator noticed
     last_report_at: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "worker": self.worker,
-            "noticed_at": self.noticed_at,
-            "last_report_at": self.last_report_at,
-        }
 
 
 @dataclass
@@ -83,9 +76,7 @@ class RunRecord:
             return
         last_at = last.last_report if last else None
         self.lost[worker] = LostWorker(
-            worker,
-            now_iso(),
-            None if last_at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_at)),
+            worker, now_iso(), None if last_at is None else iso_of(last_at)
         )
 
     @property
@@ -138,7 +129,7 @@ class RunRecord:
             "stop_reason": self.stop_reason,
             **self.meta,
             "samples": {w: r.samples for w, r in sorted(workers.items()) if r.samples},
-            "workers_lost": [lost.as_dict() for lost in self.lost.values()],
+            "workers_lost": [asdict(lost) for lost in self.lost.values()],
             **extra,
         }
 
@@ -262,7 +253,7 @@ def sample_files(run_dir: Path, run: dict[str, Any]) -> list[SampleFile]:
     ]
 
 
-def sample_problems(files: list[SampleFile], rows: dict[Path, int], lost: set[str]) -> list[str]:
+def sample_problems(files: list[SampleFile], rows: dict[Path, int]) -> list[str]:
     """Why the samples read cannot be the whole run's (each makes the run invalid)."""
     problems = []
     for f in files:
@@ -276,7 +267,7 @@ def sample_problems(files: list[SampleFile], rows: dict[Path, int], lost: set[st
                 )
         elif f.write_error:
             problems.append(f"{f.path.name}: writing it failed ({f.write_error})")
-        elif f.final and f.worker not in lost and found != f.expected_rows:
+        elif f.final and found != f.expected_rows:  # closed: exactly what was written
             problems.append(
                 f"{f.path.name}: holds {found} rows, run.json says {f.expected_rows} "
                 "(truncated or altered)"

@@ -74,8 +74,8 @@ def test_row_checks_name_the_file_and_both_counts(tmp_path: Path) -> None:
         SampleFile(b, "b", 10, False),  # lost worker: at least its reported rows
         SampleFile(c, "c", 5, True),
     ]
-    assert sample_problems(files, {a: 10, b: 14, c: 5}, {"b"}) == []
-    problems = sample_problems(files, {a: 9, b: 7}, {"b"})
+    assert sample_problems(files, {a: 10, b: 14, c: 5}) == []
+    problems = sample_problems(files, {a: 9, b: 7})
     assert problems == [
         "a.csv: holds 9 rows, run.json says 10 (truncated or altered)",
         "b.csv: holds 7 rows, fewer than the 10 its process had written (truncated)",

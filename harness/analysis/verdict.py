@@ -7,6 +7,7 @@ from typing import Any
 from harness.analysis.benchmarks import Benchmarks, Check
 from harness.analysis.rundata import RunData
 from harness.analysis.stats import samples_needed, stat_percent, statistic
+from harness.record.results import NEGATIVE_DURATION
 from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order
 
 TABLE_STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
@@ -116,6 +117,12 @@ def _untrusted(data: RunData) -> list[str]:
             f"{acct['interrupted_unexplained']} lifecycles were cut off with no stop to "
             f"explain it ({acct['interrupted']} interrupted, at most "
             f"{acct['interrupted_explained']} explained by stopped users)"
+        )
+    backwards = (acct.get("harness_errors") or {}).get(NEGATIVE_DURATION)
+    if backwards:
+        reasons.append(
+            f"{backwards} phase samples ended before they began: a clock went backwards "
+            "during the run, so its timings cannot be trusted"
         )
     reasons += data.missing
     return reasons

@@ -361,7 +361,9 @@ class Coordinator:
             self.ctx.results.writer = SampleWriter(Path(msg.data["run_dir"]), self.worker_id)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        data["harness"] = self.ctx.results.take_delta()
+        delta = self.ctx.results.take_delta()
+        delta["health"] = self.ctx.health.summary(timelines=False)  # judged even if it dies
+        data["harness"] = delta
 
     def on_stop_message(self, environment: Environment, msg: Any, **_: Any) -> None:
         """Worker: the master is finishing; stop users (in flight: interrupted), report."""

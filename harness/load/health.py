@@ -66,14 +66,15 @@ class HealthMonitor:
         if lag_s > 0.010:
             self.late_starts += 1
 
-    def summary(self) -> dict[str, Any]:
-        """msgpack-safe figures for run.json."""
+    def summary(self, timelines: bool = True) -> dict[str, Any]:
+        """msgpack-safe figures for run.json; without the timelines, a process's figures so
+        far, which it ships with every report (a worker that dies keeps those)."""
         cpu = [c for _, c in self.cpu]
         return {
             "cpu_max_pct": max(cpu) if cpu else None,
             "cpu_mean_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
-            "cpu_timeline": self.cpu,
-            "users_timeline": self.user_counts,
+            "cpu_timeline": self.cpu if timelines else [],
+            "users_timeline": self.user_counts if timelines else [],
             "rss_max_mb": round(self.rss_max / 2**20, 1),
             "loop_lag_p50_ms": hist_ms(self.loop_lag, 50),
             "loop_lag_p99_ms": hist_ms(self.loop_lag, 99),

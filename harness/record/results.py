@@ -10,6 +10,7 @@ worker -> master channel): no sets, no numpy types.
 from __future__ import annotations
 
 import copy
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -21,6 +22,10 @@ from harness.protocol.session import PhaseSample
 from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram
 from harness.record.samples import SampleWriter
 from harness.record.schema import phase_order
+
+log = logging.getLogger("harness")
+NEGATIVE_DURATION = "negative_duration"
+"""The harness error counted for a phase sample that ends before it starts."""
 
 
 @dataclass
@@ -103,6 +108,8 @@ class ProcessResults:
 
     def record(self, sample: PhaseSample) -> None:
         """The timing sink every session of this process reports to."""
+        if sample.duration_us < 0:  # no phase ends before it starts: a clock stepped
+            self._clock_went_backwards(sample)
         if sample.ok:
             hist = self._hists.get(sample.phase)
             if hist is None:
@@ -113,6 +120,20 @@ class ProcessResults:
         self._rows.append(sample)  # formatted when flushed, off the receive path
         if self.fire_request is not None:
             self.fire_request(sample)
+
+    def _clock_went_backwards(self, sample: PhaseSample) -> None:
+        """Counted as a harness error (the run is invalid: its timings cannot be trusted);
+        the histogram can only hold it as 1 µs, the raw row keeps the true value."""
+        seen = self.accounting.harness_errors
+        seen[NEGATIVE_DURATION] += 1
+        if seen[NEGATIVE_DURATION] == 1:
+            log.error(
+                "harness_error: %s %s took %d us: a clock went backwards (wall clock stepped?); "
+                "the run's timings cannot be trusted",
+                sample.phase,
+                sample.session_id,
+                sample.duration_us,
+            )
 
     def flush_rows(self, limit: int | None = None) -> int:
         """Write buffered raw rows through to the file, at most `limit` of them (kept in

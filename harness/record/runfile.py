@@ -97,13 +97,21 @@ class RunRecord:
     # -- files ------------------------------------------------------------------------------
 
     def health(self, tolerance_ms: float) -> dict[str, Any]:
-        """Every process's health figures, and whether the run is valid."""
+        """Every process's health figures (a lost worker's as of its last report), and whether
+        the run is valid: not if a process's loop lagged, or if one that ran lifecycles never
+        said how its loop did."""
         processes = self.merged.health
         reasons = [
             f"process {worker}: event-loop lag p99 {h['loop_lag_p99_ms']:.1f} ms > tolerance "
             f"{tolerance_ms:g} ms"
             for worker, h in processes.items()
             if h.get("loop_lag_p99_ms") is not None and h["loop_lag_p99_ms"] > tolerance_ms
+        ]
+        reasons += [
+            f"process {worker}: ran {r.accounting.started} lifecycles but sent no health "
+            "figures (lost before its first report)"
+            for worker, r in sorted(self.merged.workers.items())
+            if r.accounting.started and r.health is None
         ]
         lags = [h["loop_lag_p99_ms"] for h in processes.values() if h.get("loop_lag_p99_ms")]
         cpus = [h["cpu_max_pct"] for h in processes.values() if h.get("cpu_max_pct")]
@@ -239,18 +247,29 @@ def sample_files(run_dir: Path, run: dict[str, Any]) -> list[SampleFile]:
         return [
             SampleFile(p, p.stem, None, False) for p in sorted((run_dir / "samples").glob("*.csv"))
         ]
+    if not isinstance(listed, dict):
+        raise HarnessError(f"{run_dir}/run.json: 'samples' is not a table of files")
     host = (run.get("host") or {}).get("hostname")
-    return [
-        SampleFile(
-            run_dir / s["file"],
-            worker,
-            int(s.get("rows", 0)),
-            bool(s.get("closed")),
-            s.get("error"),
-            s.get("host", host) == host,
-        )
-        for worker, s in sorted(listed.items())
-    ]
+    return [_sample_file(run_dir, worker, s, host) for worker, s in sorted(listed.items())]
+
+
+def _sample_file(run_dir: Path, worker: str, s: Any, host: str | None) -> SampleFile:
+    """One entry of run.json's `samples`, checked: a file under samples/, a row count."""
+    try:
+        name = Path(str(s["file"])).name  # only ever a file in samples/
+        rows = int(s.get("rows", 0))
+    except (TypeError, KeyError, ValueError):
+        raise HarnessError(
+            f"{run_dir}/run.json: samples entry {worker!r} is not a file and a row count"
+        ) from None
+    return SampleFile(
+        run_dir / "samples" / name,
+        worker,
+        rows,
+        bool(s.get("closed")),
+        s.get("error"),
+        s.get("host", host) == host,
+    )
 
 
 def sample_problems(files: list[SampleFile], rows: dict[Path, int]) -> list[str]:

@@ -241,3 +241,11 @@ def test_unexplained_interruptions_and_missing_rows_make_a_run_invalid() -> None
     data = run(documented_phases(np.random.default_rng(12)))
     data.missing = ["w1.csv: holds 10 rows, run.json says 20 (truncated or altered)"]
     assert summarise(data, load_benchmarks())["verdict"] == "invalid"
+
+
+def test_a_clock_that_went_backwards_makes_the_run_invalid() -> None:
+    data = run(documented_phases(np.random.default_rng(13)))
+    data.run["accounting"]["total"]["harness_errors"] = {"negative_duration": 2}
+    s = summarise(data, load_benchmarks())
+    assert s["verdict"] == "invalid"
+    assert any("2 phase samples ended before they began" in r for r in s["reasons"])

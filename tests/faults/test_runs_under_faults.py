@@ -305,6 +305,10 @@ def test_a_worker_killed_mid_run_leaves_a_partial_but_complete_run(tmp_path: Pat
     assert lost["noticed_at"] and lost["last_report_at"], lost
     assert epoch_of(lost["noticed_at"]) is not None and epoch_of(lost["last_report_at"]) is not None
 
+    # the lost worker's health as of its last report is judged with everyone else's
+    victim_health = run["health"]["processes"][victim_id]
+    assert victim_health["loop_lag_samples"] > 0 and victim_health["loop_lag_p99_ms"] is not None
+
     samples = run["samples"]
     assert set(samples) == set(run["accounting"]["workers"]) and len(samples) == 3
     for worker, s in samples.items():

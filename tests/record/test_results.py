@@ -69,3 +69,17 @@ def test_rows_are_flushed_a_slice_at_a_time(tmp_path) -> None:  # type: ignore[n
     p.writer.close()
     assert sum(len(c) for c in read_chunks(p.writer.path)) == 600
     assert p.writer.rows == 600
+
+
+def test_a_negative_duration_is_counted_as_a_harness_error_not_hidden(caplog) -> None:  # type: ignore[no-untyped-def]
+    """A clock that stepped backwards: the histogram can only hold 1 us; the run must say so."""
+    p = ProcessResults("w")
+    with caplog.at_level("ERROR", logger="harness"):
+        for _ in range(3):
+            p.record(PhaseSample("s", "chat_first", 1.0, -2_000, True))
+    p.record(PhaseSample("s", "chat_first", 1.0, 5, True))
+    assert p.accounting.harness_errors == {"negative_duration": 3}
+    assert len([r for r in caplog.records if "clock went backwards" in r.getMessage()]) == 1
+    merged = MergedResults()
+    merged.merge("w", p.take_delta())
+    assert merged.accounting.as_dict()["harness_errors"] == {"negative_duration": 3}

@@ -99,3 +99,42 @@ def test_secrets_are_masked_in_string_values_only(
     assert back["rows"] == 21000 and back["phases"]["ready"]["hdr"] == "HISTFAAAAC1000eJyTaWC"
     assert "s3cr3t-value" not in (tmp_path / "r.json").read_text()
     assert back["target"] == "wss://u:****@host/x?token=****"
+
+
+def test_a_lost_workers_last_health_counts_and_silence_is_not_health(tmp_path: Path) -> None:
+    record = RunRecord.create(tmp_path, "h", {})
+    record.start(None)
+    saturated, silent = ProcessResults("saturated"), ProcessResults("silent")
+    for p in (saturated, silent):
+        p.accounting.started += 5
+    record.merge("saturated", {**saturated.take_delta(), "health": {"loop_lag_p99_ms": 80.0}})
+    record.merge("silent", silent.take_delta())  # died before its first health figures
+    record.worker_lost("saturated")
+    record.worker_lost("silent")
+    health = record.finish(10.0)["health"]
+    assert health["valid"] is False
+    assert health["reasons"] == [
+        "process saturated: event-loop lag p99 80.0 ms > tolerance 10 ms",
+        "process silent: ran 5 lifecycles but sent no health figures (lost before its first report)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [[], {"w": "x"}, {"w": {"rows": 3}}, {"w": {"file": "samples/w.csv", "rows": "many"}}],
+)
+def test_a_mangled_samples_table_is_one_clear_error(tmp_path: Path, samples: object) -> None:
+    from harness.record.runfile import sample_files
+
+    run = {"schema_version": 2, "status": "complete", "samples": samples}
+    with pytest.raises(HarnessError, match=r"run\.json: .*samples"):
+        sample_files(tmp_path, run)
+
+
+def test_a_samples_entry_cannot_point_outside_samples(tmp_path: Path) -> None:
+    from harness.record.runfile import sample_files
+
+    run = {"schema_version": 2, "status": "complete",
+           "samples": {"w": {"file": "../../../etc/passwd", "rows": 1, "closed": True}}}  # fmt: skip
+    [f] = sample_files(tmp_path, run)
+    assert f.path == tmp_path / "samples" / "passwd"

@@ -139,6 +139,12 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, documented_run: Path
         "session_id,phase,start,duration_us,ok,error,attempt,worker\nx,ready,1.0,lots,1,,0,local\n"
     )
     assert "corrupt samples file" in report(str(corrupt)).stderr
+    mangled = tmp_path / "mangled"
+    mangled.mkdir()
+    body = json.loads((documented_run / "run.json").read_text())
+    body["samples"] = {"local": {"rows": 10}}  # edited by hand: no file
+    (mangled / "run.json").write_text(json.dumps(body))
+    assert "samples entry 'local' is not a file and a row count" in report(str(mangled)).stderr
     bad = tmp_path / "b.toml"
     bad.write_text('[phases.ready]\nchecks = ["p95 under 600ms"]\n')
     assert "is not a check" in report(str(documented_run), "--benchmarks", str(bad)).stderr

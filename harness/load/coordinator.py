@@ -106,10 +106,11 @@ class Coordinator:
         self.max_loop_lag_ms = max_lag or DEFAULT_MAX_LOOP_LAG_MS
         if options.run_id:
             check_run_id(options.run_id)
-        settings = _settings_for(options, self.scenario, environment.host)  # validated now
+        # Validated before anything is created; settled again at test_start, when every
+        # process knows the target (an embedded platform's, the master's for a worker).
+        settings = _settings_for(options, self.scenario, environment.host)
         if not self.is_worker:
             self._create_record()
-            settings = _settings_for(options, self.scenario, environment.host)
         live = not options.no_locust_stats and not self.is_master
         monitor = HealthMonitor(users=lambda: self.runner.user_count)
         self.ctx = RunContext(

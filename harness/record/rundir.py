@@ -40,7 +40,9 @@ def create_run_dir(reports: Path, run_id: str) -> Path:
     """Make the run's directory (it must not exist yet) and point reports/latest at it."""
     run_dir = run_dir_of(reports, run_id)
     try:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=False)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir()  # never into an existing run: it would overwrite that run's files
+        (run_dir / "samples").mkdir()
     except FileExistsError:
         raise HarnessError(f"{run_dir} exists already: choose another --run-id") from None
     except OSError as exc:

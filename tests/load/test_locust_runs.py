@@ -310,3 +310,15 @@ def test_two_tests_from_the_web_ui_make_one_consistent_run(tmp_path: Path) -> No
     starts = sorted(float(r["start"]) for r in rows if r["phase"] == "connect")
     assert max(b - a for a, b in itertools.pairwise(starts)) > 0.8  # the pause between tests
     assert_raw_agrees_with_histograms(run_dir)
+
+
+def test_a_bad_or_taken_run_id_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = locust(tmp_path, "--run-id", "../elsewhere", "-t", "2s")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "harness: error: --run-id '../elsewhere': use letters, digits" in result.stderr
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "reports").exists()
+    (tmp_path / "reports" / "runs" / "mine").mkdir(parents=True)
+    result = locust(tmp_path, "--run-id", "mine", "-t", "2s")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "exists already: choose another --run-id" in result.stderr
+    assert not (tmp_path / "reports" / "latest").exists()  # the last good run stays latest

@@ -75,6 +75,11 @@ def test_a_run_id_that_exists_is_refused(tmp_path: Path) -> None:
     RunRecord.create(tmp_path, "same", {})
     with pytest.raises(HarnessError, match="exists already"):
         RunRecord.create(tmp_path, "same", {})
+    (tmp_path / "runs" / "bare").mkdir()  # a run directory with no samples/ yet
+    (tmp_path / "runs" / "bare" / "run.json").write_text("{}")
+    with pytest.raises(HarnessError, match="exists already"):
+        RunRecord.create(tmp_path, "bare", {})
+    assert (tmp_path / "runs" / "bare" / "run.json").read_text() == "{}"  # untouched
 
 
 def test_secrets_are_masked_in_string_values_only(

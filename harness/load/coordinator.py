@@ -356,6 +356,7 @@ class Coordinator:
                 f"worker {self.worker_id} belongs to another run than the master's "
                 f"({msg.data.get('run_id')}); it quits"
             )
+            self.environment.process_exit_code = 2
             gevent.spawn(self.runner.quit)
             return
         if self.ctx.results.writer is None:

@@ -822,3 +822,31 @@ def test_a_read_only_reports_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert "read-only" in result.stderr
     finally:
         umount(reports)
+
+
+def test_a_worker_of_another_run_does_not_join(tmp_path: Path) -> None:
+    """A stray worker (another run's token, as an orphan of a failed `--processes` run would
+    carry) reaches this run's master: it says so in one line and quits with exit 2; the
+    master has no samples and no lifecycles of it."""
+    port = free_port()
+    reports = tmp_path / "reports"
+    with contextlib.ExitStack() as stack:
+        master = start_locust(
+            stack, tmp_path, "master", "--master", "--expect-workers", "1",
+            "--expect-workers-max-wait", "8", "--master-bind-port", str(port),
+            "-u", "2", "-r", "2", "-t", "4s", "--platform-profile", "fast",
+            "--reports-dir", str(reports),
+        )  # fmt: skip
+        worker = subprocess.run(
+            [*LOCUST[: LOCUST.index("--headless")], "--worker", "--master-port", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=30,
+            env=harness_env(HARNESS_RUN_TOKEN="another-run"),
+        )  # fmt: skip
+        master.wait(30)
+    assert worker.returncode == 2, worker.stdout + worker.stderr
+    errors = [line for line in worker.stderr.splitlines() if line.startswith("harness: error:")]
+    assert len(errors) == 1 and "belongs to another run" in errors[0], worker.stderr
+    assert_no_traceback(worker.stdout, worker.stderr)
+    run = read_run(latest(reports))
+    assert run["samples"] == {}  # it never wrote into this run
+    assert all(w["started"] == 0 for w in run["accounting"]["workers"].values())

@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 import urllib.request
@@ -32,7 +33,14 @@ from typing import Any
 import gevent
 from gevent.event import Event
 from locust.env import Environment
-from locust.runners import LocalRunner, MasterRunner, Runner, WorkerRunner
+from locust.runners import (
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    LocalRunner,
+    MasterRunner,
+    Runner,
+    WorkerRunner,
+)
 
 from harness.config import Settings, load_settings
 from harness.embedded import EmbeddedPlatform, start_platform
@@ -55,6 +63,8 @@ FLUSH_EVERY_S = 2.0
 FLUSH_SLICE_ROWS = 250
 WATCH_EVERY_S = 0.5
 SECOND_SHUTDOWN_WAIT_S = 60.0
+STOP_WAIT_S = 10.0  # for the users of a stop under way to end
+MEASURING = (STATE_SPAWNING, STATE_RUNNING)
 
 
 class PhaseFailed(Exception):
@@ -185,7 +195,15 @@ class Coordinator:
             environment.user_classes = [users.LifecycleUser]
 
     def wire(self) -> None:
-        """Listen to this process's Locust events (bound methods: no module state)."""
+        """Listen to this process's Locust events (bound methods: no module state), and take
+        Ctrl-C in the main greenlet, where Locust's shutdown expects it: by default it lands
+        in whatever greenlet runs, often a user's, and escapes it with a traceback."""
+        if self.is_worker and getattr(self.options, "processes", None):
+            # Forked by --processes: Ctrl-C reaches it with its master, which stops it and
+            # collects its figures; a second SIGINT (the master exiting) still ends it.
+            gevent.signal_handler(signal.SIGINT, _interrupt_main_second_time, gevent.getcurrent())
+        else:
+            gevent.signal_handler(signal.SIGINT, _interrupt_main, gevent.getcurrent())
         events = self.environment.events
         events.test_start.add_listener(self.on_test_start)
         events.test_stopping.add_listener(self.on_test_stopping)
@@ -369,11 +387,13 @@ class Coordinator:
 
     def on_stop_message(self, environment: Environment, msg: Any, **_: Any) -> None:
         """Worker: the master is finishing; stop users (in flight: interrupted), report."""
-        runner = self.runner
-        assert isinstance(runner, WorkerRunner)
-        if runner.state not in ("stopped", "init"):
-            runner.stop()  # fires test_stop, which sends the final report
+        self._stop_users()  # its test_stop sends the final report
         self._send_final()
+
+    def _stop_users(self) -> None:
+        """Stop this process's users unless a stop is under way already."""
+        if self.runner.state in MEASURING:
+            self.runner.stop()
 
     def _send_final(self) -> None:
         runner = self.runner
@@ -385,7 +405,13 @@ class Coordinator:
             )
 
     def _final_delta(self) -> dict[str, Any]:
+        """This process's last figures, taken once every lifecycle it started has ended: two
+        stops can run at once (a Ctrl-C's and the master's), and the one that fires test_stop
+        first did so while the other's users were still ending their lifecycles."""
         ctx = self.ctx
+        deadline = time.monotonic() + STOP_WAIT_S
+        while ctx.results.accounting.as_dict()["in_flight"] and time.monotonic() < deadline:
+            gevent.sleep(0.02)
         ctx.health.stop()  # this process measures no more
         ctx.results.flush_rows()
         if ctx.results.writer is not None:
@@ -449,8 +475,7 @@ class Coordinator:
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
         if self.is_worker:  # Ctrl-C reaches the workers too: stop, and report before quitting
-            if self.runner.state not in ("stopped", "init"):
-                self.runner.stop()  # fires test_stop, which sends the final figures
+            self._stop_users()
             self._send_final()
             return
         if self.finishing:  # a second signal: stop waiting, let the first finish the files
@@ -471,13 +496,14 @@ class Coordinator:
     def _finish(self) -> None:
         runner, record, ctx = self.runner, self.record, self.ctx
         assert record is not None
-        if runner.state in ("running", "spawning"):  # not the planned end: a signal, the UI
+        if runner.state in MEASURING:  # not the planned end: a signal, the web UI
             record.stopping("stopped by a signal or the web UI before its planned end")
-        if runner.state not in ("stopped", "init"):
-            runner.stop()  # users stop (in flight: interrupted); a master collects finals
         if isinstance(runner, MasterRunner):
+            if runner.state in MEASURING:
+                runner.stop()  # workers are told to stop; their finals are collected below
             self._wait_for_finals()  # at once if test_stop already collected them
         else:
+            self._stop_users()
             self._merge(self.worker_id, self._final_delta())
         ctx.health.stop()
         try:
@@ -552,6 +578,19 @@ def _fire_request(environment: Environment) -> Any:
         )
 
     return fire_sample
+
+
+def _interrupt_main(main: Any) -> None:
+    main.throw(KeyboardInterrupt())
+
+
+_SIGINTS: list[float] = []
+
+
+def _interrupt_main_second_time(main: Any) -> None:
+    _SIGINTS.append(time.monotonic())
+    if len(_SIGINTS) > 1:
+        _interrupt_main(main)
 
 
 RUN_TOKEN_ENV = "HARNESS_RUN_TOKEN"

@@ -113,9 +113,9 @@ def run_lifecycle(
 ) -> Outcome:
     """One lifecycle, counted exactly once in ctx's accounting.
 
-    Cut short by a stop (GreenletExit) it counts as interrupted, unless it had
-    already failed, and the exception goes on. Any other exception is ours: the lifecycle
-    fails with harness_error and the exception is counted, not raised."""
+    Cut short by a stop (GreenletExit; a Ctrl-C landing here) it counts as interrupted,
+    unless it had already failed, and the exception goes on. Any other exception is ours:
+    the lifecycle fails with harness_error and the exception is counted, not raised."""
     acct = ctx.results.accounting
     acct.started += 1
     errors: list[str] = []
@@ -141,20 +141,24 @@ def run_lifecycle(
             if conn.open(url, at=scheduled_at) and conn.wait_ready():
                 _converse(ctx, conn, url, held)
             conn.close()
-        except GreenletExit:  # Locust stops a user by killing its greenlet
-            _abort_quietly(conn)
+        # Each handler counts the lifecycle before anything that can yield (closing the
+        # socket, logging): a second kill arriving there must not leave it uncounted.
+        except (GreenletExit, KeyboardInterrupt) as stop:  # Locust kills a user; Ctrl-C
             failure = _failure(session, errors, held)
             if failure:
                 acct.failed[failure] += 1
             else:
                 acct.interrupted += 1
+            if isinstance(stop, KeyboardInterrupt):  # no user stop to explain this one
+                acct.interrupted_explained += 1
+            _abort_quietly(conn)
             raise
         except (Exception, gevent.Timeout) as exc:
+            acct.failed[ErrorClass.HARNESS_ERROR] += 1
             _abort_quietly(conn)
             frame = traceback.extract_tb(exc.__traceback__)[-1:]
             where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
             ctx.harness_error(type(exc).__name__, str(exc), where)
-            acct.failed[ErrorClass.HARNESS_ERROR] += 1
             return Outcome(str(ErrorClass.HARNESS_ERROR), ready)
         failure = _failure(session, errors, held)
         if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors

@@ -80,14 +80,20 @@ ctx = RunContext(settings, Knobs(chats_per_session=2, think_time_s=(5.0, 5.0)),
                  ProcessResults("local"), HealthMonitor())
 greenlet = gevent.spawn(run_lifecycle, ctx)
 gevent.sleep(float(sys.argv[3]))
-greenlet.kill(block=True)  # as Locust stops a user
+stop = KeyboardInterrupt if sys.argv[4:] == ["ctrl-c"] else gevent.GreenletExit
+try:
+    greenlet.kill(stop, block=True)  # as Locust stops a user, or as a Ctrl-C lands in it
+except KeyboardInterrupt:
+    pass  # gevent hands a KeyboardInterrupt on to the main greenlet
 print(json.dumps(ctx.results.accounting.as_dict()))
 """
 
 
-def stopped_lifecycle(url: str, ready_timeout_ms: float, stop_at_s: float) -> dict[str, object]:
+def stopped_lifecycle(
+    url: str, ready_timeout_ms: float, stop_at_s: float, *how: str
+) -> dict[str, object]:
     result = subprocess.run(
-        [sys.executable, "-c", STOP_SCRIPT, url, str(ready_timeout_ms), str(stop_at_s)],
+        [sys.executable, "-c", STOP_SCRIPT, url, str(ready_timeout_ms), str(stop_at_s), *how],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -99,6 +105,14 @@ def stopped_lifecycle(url: str, ready_timeout_ms: float, stop_at_s: float) -> di
 def test_a_stop_interrupts_a_lifecycle_in_flight(fast_platform: RunningPlatform) -> None:
     a = stopped_lifecycle(fast_platform.base, 10_000, 0.5)  # in its 5 s think time
     assert (a["started"], a["interrupted"], a["failed"], a["completed"]) == (1, 1, {}, 0)
+
+
+def test_a_ctrl_c_landing_in_a_lifecycle_interrupts_it_and_explains_it(
+    fast_platform: RunningPlatform,
+) -> None:
+    """Ctrl-C can land in any greenlet: the lifecycle it hits still ends in one class."""
+    a = stopped_lifecycle(fast_platform.base, 10_000, 0.5, "ctrl-c")
+    assert (a["started"], a["interrupted"], a["interrupted_unexplained"]) == (1, 1, 0)
 
 
 def test_a_lifecycle_that_failed_before_the_stop_counts_as_failed() -> None:

@@ -49,7 +49,7 @@ def test_shape_walks_the_stages_then_stops() -> None:
             "unknown key(s) chats",
         ),
         ("description = 'no shape'", "needs [[stages]] or [arrival]"),
-        ("[[stages]]\nduration_s='long'\nusers=1\nspawn_rate=1", "expected a number"),
+        ("[[stages]]\nduration_s='long'\nusers=1\nspawn_rate=1", "expected a finite number"),
         ("[arrival]\nrate=1\nduration_s=1\nprocess='burst'", "'poisson' or 'constant'"),
         ("this is = = not toml", "not valid TOML"),
         (

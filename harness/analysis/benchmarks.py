@@ -6,17 +6,22 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.errors import ConfigError
+from harness.checks import number, range_problem, read_text
+from harness.errors import ConfigError, ErrorClass
+from harness.record.schema import PHASES
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "benchmarks.toml"
 STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 _UNITS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
 _CHECK = re.compile(
-    r"^\s*(p50|p90|p95|p99|p99\.9|max|mean)\s*(<=|<)\s*([0-9.]+)\s*(us|µs|ms|s)\s*$"
+    rf"^\s*(p50|p90|p95|p99|p99\.9|max|mean)\s*(<=|<)\s*{_NUMBER}\s*(us|µs|ms|s)\s*$"
 )
-_RANGE = re.compile(r"^\s*([0-9.]+)\s*(?:-\s*([0-9.]+))?\s*(us|µs|ms|s)\s*$")
-_RATE = re.compile(r"^\s*rate\s*(<=|<)\s*([0-9.]+)\s*%\s*$")
+_RANGE = re.compile(rf"^\s*{_NUMBER}\s*(?:-\s*{_NUMBER})?\s*(us|µs|ms|s)\s*$")
+_RATE = re.compile(rf"^\s*rate\s*(<=|<)\s*{_NUMBER}\s*%\s*$")
+ERROR_CLASSES = tuple(c.value for c in ErrorClass)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class Benchmarks:
 
 
 def parse_check(phase: str, text: object, where: str) -> Check:
-    m = _CHECK.match(str(text))
+    m = _CHECK.match(text) if isinstance(text, str) else None
     if not m:
         raise ConfigError(
             f'{where}: {text!r} is not a check; write e.g. "p95 < 500ms" '
@@ -81,63 +86,84 @@ def parse_check(phase: str, text: object, where: str) -> Check:
 
 
 def parse_range(text: object, where: str) -> tuple[float, float]:
-    m = _RANGE.match(str(text))
+    m = _RANGE.match(text) if isinstance(text, str) else None
     if not m:
         raise ConfigError(f'{where}: {text!r} is not a range; write e.g. "300-500ms" or "100ms"')
     low, high, unit = m.groups()
     scale = _UNITS[unit]
+    if float(high or low) < float(low):
+        raise ConfigError(f"{where}: {text!r}: the low end must come first")
     return float(low) * scale, float(high or low) * scale
+
+
+def _table(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table, got {value!r}")
+    return value
 
 
 def load_benchmarks(path: Path | None = None) -> Benchmarks:
     path = path or DEFAULT_FILE
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"--benchmarks: no such file: {path}")
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(read_text(path, "benchmarks"))
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"benchmarks {path}: not valid TOML: {exc}") from None
     unknown = set(data) - {"phases", "errors", "analysis"}
     if unknown:
         raise ConfigError(f"benchmarks {path}: unknown table(s) {', '.join(sorted(unknown))}")
     phases: dict[str, PhaseSpec] = {}
-    for phase, spec in data.get("phases", {}).items():
+    for phase, spec in _table(data.get("phases", {}), f"benchmarks {path.name} [phases]").items():
         where = f"benchmarks {path.name} [phases.{phase}]"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{where}: expected a table")
+        if phase not in PHASES:
+            raise ConfigError(f"{where}: no such phase; phases: {', '.join(PHASES)}")
+        spec = _table(spec, where)
         extra = set(spec) - {"documented", "description", "checks"}
         if extra:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
         checks = spec.get("checks", [])
         if isinstance(checks, str):
             checks = [checks]
+        if not isinstance(checks, list):
+            raise ConfigError(f'{where} checks: expected a list such as ["p95 < 500ms"]')
         documented = spec.get("documented")
+        description = spec.get("description", "")
+        if not isinstance(description, str):
+            raise ConfigError(f"{where} description: expected a string, got {description!r}")
         phases[phase] = PhaseSpec(
-            parse_range(documented, f"{where} documented") if documented else None,
-            str(spec.get("description", "")),
+            None if documented is None else parse_range(documented, f"{where} documented"),
+            description,
             tuple(parse_check(phase, c, f"{where} checks") for c in checks),
         )
     budgets = dict(DEFAULT_BUDGETS)
-    for error_class, text in data.get("errors", {}).items():
-        m = _RATE.match(str(text))
-        if not m:
+    for error_class, text in _table(
+        data.get("errors", {}), f"benchmarks {path.name} [errors]"
+    ).items():
+        where = f"benchmarks {path.name} [errors] {error_class}"
+        if error_class not in (*ERROR_CLASSES, "*"):
             raise ConfigError(
-                f'benchmarks {path.name} [errors] {error_class}: {text!r}; write e.g. "rate < 1%"'
+                f"{where}: no such error class; classes: {', '.join(ERROR_CLASSES)}, *"
             )
+        m = _RATE.match(text) if isinstance(text, str) else None
+        if not m:
+            raise ConfigError(f'{where}: {text!r}; write e.g. "rate < 1%"')
+        if float(m.group(2)) > 100:
+            raise ConfigError(f"{where}: {text!r}; a rate is at most 100%")
         budgets[error_class] = Budget(error_class, m.group(1), float(m.group(2)) / 100)
-    analysis = data.get("analysis", {})
-    try:
-        warmup = float(analysis.get("warmup_s", 0.0))
-        confidence = float(analysis.get("confidence", 0.95))
-    except (TypeError, ValueError):
-        raise ConfigError(f"benchmarks {path.name} [analysis]: numbers expected") from None
-    if not 0.5 <= confidence < 1 or warmup < 0:
-        raise ConfigError(f"benchmarks {path.name} [analysis]: confidence in [0.5, 1), warmup >= 0")
-    return Benchmarks(
-        phases,
-        budgets,
-        warmup,
-        confidence,
-        str(path),
-        tuple(c for spec in phases.values() for c in spec.checks),
-    )
+    where = f"benchmarks {path.name} [analysis]"
+    analysis = _table(data.get("analysis", {}), where)
+    extra = set(analysis) - {"warmup_s", "confidence"}
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
+    warmup = number(analysis.get("warmup_s", 0.0), f"{where} warmup_s", 0)
+    confidence = number(analysis.get("confidence", 0.95), f"{where} confidence")
+    if range_problem(confidence, 0.5, 1) or confidence == 1:
+        raise ConfigError(f"{where} confidence: {confidence!r}; confidence in [0.5, 1)")
+    checks = tuple(c for spec in phases.values() for c in spec.checks)
+    if not checks:
+        raise ConfigError(
+            f"benchmarks {path}: no checks; a table must check at least one phase "
+            '(e.g. [phases.ready] checks = ["p95 < 600ms"])'
+        )
+    return Benchmarks(phases, budgets, warmup, confidence, str(path), checks)

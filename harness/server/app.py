@@ -1,16 +1,18 @@
 """The reference platform: PROTOCOL.md over real sockets, on python-websockets' asyncio server.
 
 `PlatformSession` (the rule book) decides what to answer; this module does the I/O and the
-timing profile decides when. Admin requests (plain HTTP GET, loopback tooling only):
-`/_harness/stats` (this process's counters as JSON) and `/_harness/drop` (close every open
-session with 1001, as a platform restart would: the reconnect-storm trigger; SIGUSR1 does
-the same).
+timing profile decides when. Admin requests: `/_harness/stats` (this process's counters as
+JSON) and `/_harness/drop` (close every open session with 1001, as a platform restart would:
+the reconnect-storm trigger; SIGUSR1 does the same). They must be a POST carrying this start's
+admin token in `X-Harness-Token`; anything a browser sends (an `Origin` or a `Sec-Fetch-Site`
+header) is refused, and no CORS header is ever sent, so a web page cannot reach them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ from websockets.http11 import Request, Response
 
 from harness import kerneltime
 from harness.collector import CollectorOffTheClock
+from harness.embedded import ADMIN_TOKEN_HEADER
 from harness.protocol.clock import Clock, MonotonicClock
 from harness.protocol.messages import ENDPOINT
 from harness.protocol.platform import (
@@ -49,6 +52,7 @@ from harness.server.profiles import PROFILES, Fate, Profile
 
 GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
+ADMIN_PATHS = ("/_harness/stats", "/_harness/drop")
 
 
 @dataclass
@@ -66,6 +70,7 @@ class ServerConfig:
     reuse_port: bool = False
     worker_index: int = 0
     supervised: bool = False  # a worker of `--workers N`: admin drop goes via the parent
+    admin_token: str = ""  # the admin endpoints' token; none: they refuse every request
 
     @property
     def scheme(self) -> str:
@@ -151,6 +156,11 @@ class ReferencePlatform:
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
+        if path in ADMIN_PATHS:
+            refused = self._refuse_admin(connection, request)
+            if refused is not None:
+                self.stats["admin_refused"] += 1
+                return refused
         if path == "/_harness/stats":
             pause_ms = self.collector.pauses.get_max_value() / 1000
             body = dict(
@@ -169,6 +179,32 @@ class ReferencePlatform:
         if path not in self.config.endpoints:
             self.stats["not_found"] += 1
             return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {path}\n")
+        return None
+
+    def _refuse_admin(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The answer to an admin request that may not run: None when it may."""
+        if request.method != "POST":
+            response = connection.respond(
+                HTTPStatus.METHOD_NOT_ALLOWED, "admin requests are POST\n"
+            )
+            response.headers["Allow"] = "POST"
+            return response
+        headers = request.headers
+        # A browser names the page's origin (and fetch metadata) on every cross-origin POST,
+        # even one a CORS preflight never approved; the tooling this serves sends neither.
+        fetch_sites = [site.strip().lower() for site in headers.get_all("Sec-Fetch-Site")]
+        if "Origin" in headers or any(site != "none" for site in fetch_sites):
+            return connection.respond(HTTPStatus.FORBIDDEN, "no admin requests from web pages\n")
+        given = headers.get_all(ADMIN_TOKEN_HEADER)
+        token = self.config.admin_token
+        if (
+            not token
+            or len(given) != 1
+            or not hmac.compare_digest(given[0].encode(), token.encode())
+        ):
+            return connection.respond(
+                HTTPStatus.FORBIDDEN, f"admin token missing or wrong ({ADMIN_TOKEN_HEADER})\n"
+            )
         return None
 
     def drop_all(self, code: int = GOING_AWAY) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import multiprocessing
 import os
 import signal
@@ -27,6 +28,18 @@ def _bind_address(config: ServerConfig) -> ServerConfig:
     """Bind exactly the address clients will resolve first, so port 0 means one port."""
     _, (address, _) = resolve(config.host, config.port or 1)
     return dataclasses.replace(config, host=address)
+
+
+def binds_loopback_only(host: str) -> bool:
+    """Whether `serve --host HOST` listens on a loopback address only (what it binds: the
+    first address HOST resolves to). An unresolvable HOST counts as loopback: serve fails."""
+    if not host:
+        return False  # every interface
+    try:
+        address = _bind_address(ServerConfig(host=host)).host
+    except OSError:
+        return True
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
 
 
 def _run_one(config: ServerConfig, announce: Callable[[str], None], debug: bool) -> None:

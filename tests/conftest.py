@@ -40,7 +40,7 @@ def harness_env(**extra: str) -> dict[str, str]:
 
 def start_platform(*args: str) -> RunningPlatform:
     p = start_embedded(*args, env=harness_env())
-    return RunningPlatform(p.process, p.url)
+    return RunningPlatform(p.process, p.url, p.admin_token)
 
 
 def stop_platform(platform: RunningPlatform) -> int:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import weakref
 from collections.abc import Iterator
 
@@ -82,7 +81,7 @@ def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPl
     )
     conn = Connection(session)
     assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
-    urllib.request.urlopen(f"http://127.0.0.1:{fast_platform.port}/_harness/drop").close()
+    fast_platform.drop_all()
     assert conn.run_until(lambda: session.state is State.RECONNECTING, 5)
     assert session.failure == "dropped" and session.reconnect_at is not None
     assert session.reconnect_at - session.clock.now() <= 0.2

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import struct
 import sys
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,8 +137,7 @@ def test_unknown_paths_are_404(fast_platform: RunningPlatform) -> None:
 
 def test_drop_closes_every_session_1001(fast_platform: RunningPlatform) -> None:
     sockets = [ready_socket(fast_platform, f"d{i}") for i in range(3)]
-    with urllib.request.urlopen(f"http://127.0.0.1:{fast_platform.port}/_harness/drop") as r:
-        assert r.status == 200
+    fast_platform.drop_all()
     assert [close_code(ws) for ws in sockets] == [1001, 1001, 1001]
 
 
@@ -225,14 +222,12 @@ def test_two_workers_share_one_port(platform_factory: Callable[..., RunningPlatf
     p = platform_factory("--profile", "fast", "--workers", "2")
     pids = set()
     for _i in range(40):
-        with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/stats") as r:
-            pids.add(json.load(r)["pid"])
+        pids.add(p.stats()["pid"])
         if len(pids) == 2:
             break
     assert len(pids) == 2
     sockets = [ready_socket(p, f"w{i}") for i in range(4)]
-    with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/drop") as r:
-        assert r.status == 200
+    p.drop_all()
     assert [close_code(ws) for ws in sockets] == [1001] * 4  # every worker dropped its own
 
 
@@ -245,20 +240,16 @@ def test_full_garbage_collections_wait_until_no_session_is_open(
 
     p = platform_factory("--profile", "fast")
 
-    def stats() -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/_harness/stats") as r:
-            return dict(json.load(r))
-
     sockets = [ready_socket(p, f"gc{i}") for i in range(3)]
     sockets.pop().close()  # one goes cleanly; two stay open
     time.sleep(1.5)
-    assert stats().get("gc_idle_collections", 0) == 0  # sessions open: never
+    assert p.stats().get("gc_idle_collections", 0) == 0  # sessions open: never
     for ws in sockets:
         ws.sock.close()  # abruptly, no close frame (the kind that leaves a cycle)
     for _ in range(30):
         time.sleep(0.2)
-        if stats().get("gc_idle_collections", 0) >= 1:
+        if p.stats().get("gc_idle_collections", 0) >= 1:
             break
-    after = stats()
+    after = p.stats()
     assert after["gc_idle_collections"] == 1 and after["open"] == 0
     assert after["gc_pause_max_ms"] > 0

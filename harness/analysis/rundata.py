@@ -101,10 +101,11 @@ def _from_samples(
                         session,
                     )
                 )
-        except ValueError as exc:
-            raise HarnessError(
-                f"{path}: corrupt samples file ({str(exc).splitlines()[0]})"
-            ) from None
+        except (ValueError, OverflowError) as exc:
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise HarnessError(f"{path}: corrupt samples file ({why})") from None
+        except OSError as exc:
+            raise HarnessError(f"{path}: cannot read ({exc.strerror or exc})") from None
     missing = sample_problems(files, rows)
     if not parts:
         if missing:
@@ -113,6 +114,8 @@ def _from_samples(
     phase, start, duration, ok, error, attempt, session = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
+    if not np.isfinite(start).all():
+        raise HarnessError(f"{run_dir}/samples: corrupt samples file (a start time is not finite)")
     t0 = run_epoch(run) or float(start.min())
     keep = start >= t0 + warmup_s
     excluded = int((~keep).sum())
@@ -151,6 +154,14 @@ def _codes(column: pd.Series, table: dict[str, int]) -> np.ndarray:
     return mapping[codes]
 
 
+def _decode(text: str, where: str) -> HdrHistogram:
+    """A base64 HdrHistogram; its decoder raises many kinds of error on a damaged one."""
+    try:
+        return HdrHistogram.decode(text)
+    except Exception as exc:  # binascii, zlib, struct, ValueError ...: all mean damaged
+        raise HarnessError(f"{where}: not a histogram ({type(exc).__name__})") from None
+
+
 def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
     """Runs without raw samples: percentiles within the histograms' 3 significant figures."""
     hists = read_histograms(run_dir).get("phases")
@@ -161,7 +172,7 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
     for name, h in hists.items():
         ok_us = np.array([], dtype=np.int64)
         if h.get("hdr"):
-            hist = HdrHistogram.decode(h["hdr"])
+            hist = _decode(h["hdr"], f"{run_dir}/histograms.json phases.{name}.hdr")
             buckets = [
                 (
                     hist.get_highest_equivalent_value(b.value_iterated_to),

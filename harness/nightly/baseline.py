@@ -9,10 +9,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.checks import range_problem, read_text
 from harness.errors import HarnessError
 from harness.nightly.replicates import Side, side_from_runs
 from harness.record.files import write_json
 from harness.record.rundir import now_iso
+from harness.record.shape import BASELINE_JSON, check_shape
 
 SCHEMA_VERSION = 1
 
@@ -26,7 +28,7 @@ def set_baseline(run_dirs: list[Path], reports: Path, warmup_s: float = 0.0) -> 
     folder = baseline_dir(reports)
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "baseline.json"
-    version = (json.loads(current.read_text()).get("version", 0) if current.is_file() else 0) + 1
+    version = (load_baseline(current)[1]["version"] if current.exists() else 0) + 1
     body = {
         "schema_version": SCHEMA_VERSION,
         "version": version,
@@ -40,19 +42,33 @@ def set_baseline(run_dirs: list[Path], reports: Path, warmup_s: float = 0.0) -> 
 
 
 def load_baseline(path: Path) -> tuple[Side, dict[str, Any]]:
-    if not path.is_file():
+    if not path.exists():
         raise HarnessError(
             f"no baseline at {path}: set one from good runs with "
             "`python -m harness baseline set RUN_DIR...`"
         )
     try:
-        body = json.loads(path.read_text())
-    except ValueError as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
-    if body.get("schema_version") != SCHEMA_VERSION:
+        body = json.loads(read_text(path, "baseline"))
+    except (ValueError, RecursionError) as exc:
+        raise HarnessError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
+    if not isinstance(body, dict):
+        raise HarnessError(f"{path}: not a baseline (a JSON object)")
+    if body.get("schema_version") != SCHEMA_VERSION or isinstance(body["schema_version"], bool):
         raise HarnessError(
             f"{path}: baseline schema_version {body.get('schema_version')!r}; "
             f"this harness reads {SCHEMA_VERSION}"
         )
     fields = ("scenario", "target", "runs", "trials", "blocks")
+    missing = [k for k in (*fields, "version", "created") if k not in body]
+    if missing:
+        raise HarnessError(f"{path}: not a baseline (no {', '.join(missing)})")
+    check_shape(body, BASELINE_JSON, str(path))
+    for kind in ("trials", "blocks"):
+        for phase, stats in body[kind].items():
+            for stat, values in stats.items():
+                if any(range_problem(v, 0) for v in values):
+                    raise HarnessError(
+                        f"{path}: {kind}.{phase}.{stat}: {values!r:.60}; each value must be "
+                        "a finite number of ms >= 0"
+                    )
     return Side(**{k: body[k] for k in fields}), body

@@ -12,17 +12,21 @@ from pathlib import Path
 from harness.errors import ConfigError
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def range_text(
     low: float | None = None, high: float | None = None, *, above: bool = False, whole: bool = False
 ) -> str:
     """What is allowed, in words: 'a number > 0', 'a whole number >= 1', 'a number in 0-1'."""
     kind = "a whole number" if whole else "a finite number"
     if low is not None and high is not None:
-        return f"{kind} {'>' if above else '>='} {low:g} and <= {high:g}"
+        return f"{kind} {'>' if above else '>='} {_num(low)} and <= {_num(high)}"
     if low is not None:
-        return f"{kind} {'>' if above else '>='} {low:g}"
+        return f"{kind} {'>' if above else '>='} {_num(low)}"
     if high is not None:
-        return f"{kind} <= {high:g}"
+        return f"{kind} <= {_num(high)}"
     return kind
 
 

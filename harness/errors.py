@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that would break its line (str.splitlines' set) escaped:
+    a message quoting what the user gave (a key, a path, a value) stays one line."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class HarnessError(Exception):
-    """Bad input or an unusable target: the CLI prints it as one line and exits 2."""
+    """Bad input or an unusable target: the CLI prints it as one line and exits 2. The
+    message is made one line here, whatever it quotes."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(one_line(str(message)), *args)
 
 
 class ConfigError(HarnessError):

@@ -42,7 +42,7 @@ def test_fast_profile_has_no_delays_and_knobs_override() -> None:
         ("nope", {}, "unknown profile"),
         ("fast", {"init": "1"}, "knob 'init' is unknown"),
         ("fast", {"init_ms": "soon"}, "not a float"),
-        ("fast", {"ready_timeout_rate": "1.5"}, "between 0 and 1"),
+        ("fast", {"ready_timeout_rate": "1.5"}, ">= 0 and <= 1"),
         ("fast", {"chat_chunks": "0"}, "at least 1"),
         ("fast", {"send_done": "perhaps"}, "not true/false"),
     ],

@@ -82,6 +82,8 @@ def side_from_runs(run_dirs: list[Path], warmup_s: float = 0.0, require_valid: b
             if d.count < 20:
                 continue
             _add(side.trials, phase, _stats(d.ok_us))
+            if len(d.ok_start) != d.count:
+                continue  # from merged histograms: no start times, so no time blocks
             edges = np.linspace(d.ok_start.min(), d.ok_start.max(), BLOCKS_PER_TRIAL + 1)
             block = np.clip(
                 np.searchsorted(edges, d.ok_start, side="right") - 1, 0, BLOCKS_PER_TRIAL - 1

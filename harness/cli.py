@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
 from harness import __version__
-from harness.config import Settings, load_settings
+from harness.checks import range_problem, range_text
+from harness.config import Settings, load_settings, setting_problem, split_target
+from harness.crash import report_crash
 from harness.errors import HarnessError
 from harness.protocol.messages import ENDPOINT
+from harness.redact import mask_console
 
 
 class Parser(argparse.ArgumentParser):
@@ -21,17 +25,33 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _number(
+    low: float, high: float | None = None, *, above: bool = False, whole: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number (whole if asked) in range, else one usage line."""
+
+    def parse(text: str) -> float:
+        allowed = range_text(low, high, above=above, whole=whole)
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = None
+        if value is None or range_problem(value, low, high, above=above):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected {allowed}")
+        return value
+
+    return parse
+
+
+PERCENT = _number(0, 1000, above=True)  # --min-change: above 0, at most a tenfold change
+SECONDS = _number(0)  # --warmup
+MAX_MS = 3_600_000.0  # a timeout of an hour or more is a typing mistake
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from the command line over environment, .env and defaults."""
-    cli: dict[str, object] = {}
-    if getattr(args, "url", None):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(args.url)
-        cli["ws_url"] = f"{parts.scheme}://{parts.netloc}" if parts.scheme else args.url
-        if parts.path not in ("", "/"):
-            cli["endpoint"] = parts.path
-    for name in ("tenant_id", "endpoint", "ca_bundle"):
+    cli: dict[str, object] = {**split_target(args.url)} if getattr(args, "url", None) else {}
+    for name in ("tenant_id", "endpoint", "ca_bundle", "headers"):
         if getattr(args, name, None):
             cli[name] = getattr(args, name)
     if getattr(args, "insecure", False):
@@ -52,6 +72,14 @@ def _target_options(p: argparse.ArgumentParser, url_help: str) -> None:
         action="store_true",
         help="do not verify the platform's TLS certificate (recorded and warned about)",
     )
+    p.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="send this header with the WebSocket upgrade (repeatable): Authorization, an API "
+        "key, a Cookie; its value is masked in every output",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the reference platform: PROTOCOL.md over real sockets.",
     )
     serve.add_argument("--host", default="localhost", help="address to bind (default localhost)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
+    serve.add_argument(
+        "--port",
+        type=_number(0, 65535, whole=True),
+        default=8000,
+        help="port (default 8000; 0 = any free)",
+    )
     serve.add_argument(
         "--profile",
         default="documented",
@@ -93,18 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help=f"serve WebSocket on this path (repeatable; default {ENDPOINT})",
     )
-    serve.add_argument("--auth-timeout-ms", type=float, default=10_000.0)
+    serve.add_argument("--auth-timeout-ms", type=_number(0, MAX_MS, above=True), default=10_000.0)
     serve.add_argument(
         "--ground-truth",
         type=Path,
         help="write per-session events to this directory (auth stamped by the kernel on "
         "arrival; runs on asyncio's own loop instead of uvloop)",
     )
-    serve.add_argument("--seed", type=int, help="seed the profile's random draws")
-    serve.add_argument("--workers", type=int, default=1, help="server processes on one port")
+    serve.add_argument(
+        "--seed", type=_number(0, whole=True), help="seed the profile's random draws"
+    )
+    serve.add_argument(
+        "--workers", type=_number(1, 64, whole=True), default=1, help="server processes on one port"
+    )
     serve.add_argument("--certfile", type=Path, help="serve wss:// with this certificate (PEM)")
     serve.add_argument("--keyfile", type=Path, help="... and this private key (PEM)")
     serve.add_argument("--debug", action="store_true", help="log the server library's details")
+    serve.add_argument(
+        "--admin-token",
+        help="the token admin requests (/_harness/*) must carry in X-Harness-Token (default: "
+        "env MIPTECH_ADMIN_TOKEN, else a random one, printed when the platform starts)",
+    )
 
     probe = commands.add_parser(
         "probe",
@@ -135,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _target_options(disc, "platform base URL, e.g. ws://localhost:8000")
     disc.add_argument(
-        "--timeout-ms", type=float, default=5000.0, help="per endpoint (default 5000)"
+        "--timeout-ms",
+        type=_number(0, MAX_MS, above=True),
+        default=5000.0,
+        help="per endpoint (default 5000)",
     )
 
     report = commands.add_parser(
@@ -149,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--benchmarks", type=Path, help="benchmark table (default scenarios/benchmarks.toml)"
     )
-    report.add_argument("--warmup", type=float, help="seconds left out at the start of the run")
+    report.add_argument("--warmup", type=SECONDS, help="seconds left out at the start of the run")
 
     night = commands.add_parser(
         "nightly",
@@ -158,13 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
         "night with the baseline (reports/baseline/baseline.json), append it to the history and "
         "redraw the trends. Exit 0 no regression, 1 regression, 2 bad input or invalid night.",
     )
-    night.add_argument("--trials", type=int, default=5, help="independent trials (default 5)")
+    night.add_argument(
+        "--trials",
+        type=_number(1, 1000, whole=True),
+        default=5,
+        help="independent trials (default 5)",
+    )
     night.add_argument("--scenario", default="nightly", help="scenario (default nightly)")
     night.add_argument("--host", help="target (default: the built-in reference platform)")
     night.add_argument("--platform-profile", help="profile of the built-in platform")
     night.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    night.add_argument("--warmup", type=float, default=5.0, help="s left out of each trial")
-    night.add_argument("--min-change", type=float, default=10.0, help="percent (default 10)")
+    night.add_argument("--warmup", type=SECONDS, default=5.0, help="s left out of each trial")
+    night.add_argument("--min-change", type=PERCENT, default=10.0, help="percent (default 10)")
 
     comp = commands.add_parser(
         "compare",
@@ -175,15 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("baseline", type=Path, metavar="BASELINE", help="baseline.json or a run dir")
     comp.add_argument("current", type=Path, nargs="+", metavar="CURRENT", help="run directories")
-    comp.add_argument("--min-change", type=float, default=10.0, help="percent (default 10)")
-    comp.add_argument("--warmup", type=float, default=0.0)
+    comp.add_argument("--min-change", type=PERCENT, default=10.0, help="percent (default 10)")
+    comp.add_argument("--warmup", type=SECONDS, default=0.0)
 
     base = commands.add_parser("baseline", help="set or show the nightly baseline")
     base_commands = base.add_subparsers(dest="baseline_command", required=True, parser_class=Parser)
     base_set = base_commands.add_parser("set", help="make these runs the baseline")
     base_set.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     base_set.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    base_set.add_argument("--warmup", type=float, default=5.0)
+    base_set.add_argument("--warmup", type=SECONDS, default=5.0)
     base_show = base_commands.add_parser("show", help="print the current baseline")
     base_show.add_argument("--reports-dir", type=Path, default=Path("reports"))
 
@@ -193,10 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
     from harness.protocol.platform import PlatformRules
     from harness.server.app import ServerConfig
     from harness.server.profiles import build_profile
-    from harness.server.workers import serve
+    from harness.server.workers import binds_loopback_only, serve
 
     knobs = {}
     for item in args.knobs:
@@ -204,15 +257,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not sep:
             raise HarnessError(f"--set {item!r}: expected KNOB=VALUE")
         knobs[key.strip()] = value.strip()
-    if not 0 <= args.port <= 65535:
-        raise HarnessError(f"--port {args.port}: must be between 0 and 65535")
-    if args.workers < 1:
-        raise HarnessError(f"--workers {args.workers}: must be at least 1")
+    for name, flag, values in (
+        ("endpoint", "--endpoint", args.endpoints or ()),
+        ("tenant_id", "--tenant", [args.tenant_id] if args.tenant_id is not None else []),
+    ):
+        for value in values:
+            problem = setting_problem(name, value)
+            if problem:
+                raise HarnessError(f"{flag} {value!r}: {problem}")
+    if args.ground_truth and args.ground_truth.exists() and not args.ground_truth.is_dir():
+        raise HarnessError(f"--ground-truth {args.ground_truth}: exists and is not a directory")
     if bool(args.certfile) != bool(args.keyfile):
         raise HarnessError("--certfile and --keyfile go together")
     for path in (args.certfile, args.keyfile):
         if path and not path.is_file():
             raise HarnessError(f"no such file: {path}")
+    token = args.admin_token or os.environ.get("MIPTECH_ADMIN_TOKEN") or secrets.token_urlsafe(32)
+    if len(token) < 16 or not all("!" <= c <= "~" for c in token):
+        named = "--admin-token" if args.admin_token else "MIPTECH_ADMIN_TOKEN"
+        raise HarnessError(f"{named}: needs 16 or more printable ASCII characters, no spaces")
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -224,13 +287,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         certfile=args.certfile,
         keyfile=args.keyfile,
         workers=args.workers,
+        admin_token=token,
     )
     p = config.profile
+    if not binds_loopback_only(args.host):
+        print(
+            f"harness serve: warning: {args.host or 'every address'} is reachable from the "
+            "network; the admin endpoints (/_harness/*) are protected only by the admin token",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def announce(url: str) -> None:
         print(
             f"reference platform listening on {url} (profile {p.name}, "
-            f"{config.workers} worker{'s' if config.workers > 1 else ''}); Ctrl-C stops it",
+            f"{config.workers} worker{'s' if config.workers > 1 else ''}); "
+            f"admin token {token}; Ctrl-C stops it",
             flush=True,
         )
 
@@ -246,12 +318,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     if args.embedded:
         from harness.embedded import embedded_platform
+        from harness.server.profiles import PROFILES
 
+        if args.embedded not in PROFILES:  # bad input stops here, before a platform starts
+            raise HarnessError(f"--embedded {args.embedded!r}: choose from {', '.join(PROFILES)}")
+        _settings(args)
         with embedded_platform("--profile", args.embedded) as platform:
             print(f"started the reference platform (profile {args.embedded}) at {platform.url}")
             args.url, args.embedded = platform.base, None
             return cmd_probe(args)
     settings = _settings(args)
+    if not args.no_chat and not 0 < len(args.message) <= settings.max_message_length:
+        raise HarnessError(
+            f"--message: {len(args.message)} characters; 1 to max_message_length "
+            f"({settings.max_message_length}) allowed"
+        )
     log = (lambda line: print(line, flush=True)) if settings.debug else None
     result = run_probe(settings, chat=None if args.no_chat else args.message, log=log)
     if args.json:
@@ -294,8 +375,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.analysis.verdict import EXIT_CODES
     from harness.report.build import write_report
 
-    if args.warmup is not None and args.warmup < 0:
-        raise HarnessError(f"--warmup {args.warmup}: must be >= 0")
     summary, written = write_report(args.run_dir, args.benchmarks, args.warmup)
     run_dir = args.run_dir
     failing = [c for c in summary["checks"] if c.get("point") == "fail"]
@@ -312,11 +391,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_CODES[summary["verdict"]]
 
 
-def cmd_nightly(args: argparse.Namespace) -> int:
-    from harness.nightly.run import Settings, nightly
+def _reports_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"--reports-dir {path}: exists and is not a directory")
+    return path
 
-    if args.trials < 1:
-        raise HarnessError(f"--trials {args.trials}: at least 1")
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from harness.load.scenario import load_scenario
+    from harness.nightly.run import Settings, nightly
+    from harness.server.profiles import PROFILES
+
+    # Everything a trial would refuse is refused before the first trial starts.
+    load_scenario(args.scenario)
+    if args.host is not None and (problem := setting_problem("ws_url", args.host)):
+        raise HarnessError(f"--host {args.host!r}: {problem}")
+    if args.platform_profile is not None and args.platform_profile not in PROFILES:
+        raise HarnessError(
+            f"--platform-profile {args.platform_profile!r}: choose from {', '.join(PROFILES)}"
+        )
+    _reports_dir(args.reports_dir)
     extra = ("--platform-profile", args.platform_profile) if args.platform_profile else ()
     return nightly(
         Settings(
@@ -360,10 +454,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from harness.nightly.baseline import baseline_dir, load_baseline, set_baseline
 
     if args.baseline_command == "set":
-        path = set_baseline(args.runs, args.reports_dir, args.warmup)
+        path = set_baseline(args.runs, _reports_dir(args.reports_dir), args.warmup)
         print(f"baseline set from {len(args.runs)} run(s): {path}")
         return 0
-    side, body = load_baseline(baseline_dir(args.reports_dir) / "baseline.json")
+    side, body = load_baseline(baseline_dir(_reports_dir(args.reports_dir)) / "baseline.json")
     print(
         f"baseline version {body['version']} ({body['created']}): scenario {side.scenario} "
         f"against {side.target}, {len(side.runs)} runs"
@@ -379,7 +473,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_trends(args: argparse.Namespace) -> int:
     from harness.nightly.run import write_trends
 
-    print(f"trends: {write_trends(args.reports_dir)}")
+    print(f"trends: {write_trends(_reports_dir(args.reports_dir))}")
     return 0
 
 
@@ -396,6 +490,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes (README "Exit codes"): 0 pass, 1 fail or regression, 2 bad input or an
+    invalid run, 3 an internal error of the harness, 130 interrupted."""
+    mask_console()  # no password or token reaches the console, whoever prints it
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -404,3 +501,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        return report_crash(f"harness {args.command}", exc)

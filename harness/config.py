@@ -8,8 +8,11 @@ Times are in milliseconds, as in the document.
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,10 @@ from urllib.parse import urlencode, urlsplit
 
 from dotenv import dotenv_values
 
+from harness import redact
+from harness.checks import range_problem, read_text
 from harness.errors import ConfigError
+from harness.headers import parse_headers, secret_parts
 from harness.protocol.messages import ENDPOINT
 from harness.protocol.session import SessionSettings
 
@@ -51,6 +57,8 @@ class Settings:
     ca_bundle: Path | None = None
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
     page_url: str = "http://localhost:3000/"
+    # Handshake headers as ("Name", "value") pairs: Authorization, an API key, a cookie.
+    headers: tuple[tuple[str, str], ...] = ()
     max_frame_bytes: int = 16 * 1024 * 1024  # a larger platform message: protocol_error, 1009
     max_json_depth: int = 64  # a platform frame nested deeper: protocol_error, 1002
     # Where each value came from ("default", "scenario", ".env", "environment", "command line").
@@ -68,6 +76,7 @@ class Settings:
             max_message_length=self.max_message_length,
             user_agent=self.user_agent,
             page_url=self.page_url,
+            handshake_headers=self.handshake_headers(),
             reconnect=reconnect,
             max_reconnect_attempts=self.max_reconnect_attempts,
             reconnect_delay_s=self.reconnect_delay_ms / 1000,
@@ -79,10 +88,30 @@ class Settings:
             max_json_depth=self.max_json_depth,
         )
 
+    def handshake_headers(self) -> tuple[str, ...]:
+        """What the document's browser client sends with the upgrade: the Origin of the page
+        it runs on and its User-Agent; then the configured headers (which may replace them)."""
+        page = urlsplit(self.page_url)
+        own = {name.lower() for name, _ in self.headers}
+        lines = [
+            f"{name}: {value}"
+            for name, value in (
+                ("Origin", f"{page.scheme}://{page.netloc}"),
+                ("User-Agent", self.user_agent),
+            )
+            if name.lower() not in own
+        ]
+        return (*lines, *(f"{name}: {value}" for name, value in self.headers))
+
     def session_url(self, session_id: str, endpoint: str | None = None) -> str:
-        """The document's URL: base + endpoint + ?tenant_id=...&session_id=..."""
+        """The document's URL: base + endpoint + ?tenant_id=...&session_id=..., after the
+        query the target URL came with (a platform that takes a token there)."""
+        target = urlsplit(self.ws_url)
         query = urlencode({"tenant_id": self.tenant_id, "session_id": session_id})
-        return f"{self.ws_url.rstrip('/')}{endpoint or self.endpoint}?{query}"
+        if target.query:
+            query = f"{target.query}&{query}"
+        base = f"{target.scheme}://{target.netloc}{target.path.rstrip('/')}"
+        return f"{base}{endpoint or self.endpoint}?{query}"
 
 
 # The document's own names for settings its client reads (besides MIPTECH_<NAME>).
@@ -106,25 +135,56 @@ def env_names(name: str) -> tuple[str, ...]:
     return (*DOCUMENT_NAMES.get(name, ()), f"MIPTECH_{name.upper()}")
 
 
-def _check_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        return "must be a ws:// or wss:// URL with a host, e.g. ws://localhost:8000"
+# Their meaning is known: none is a secret but the headers (whose values are remembered as
+# secrets when read), however their names look (MIPTECH_AUTH_DELAY_MS is a delay).
+redact.own_settings(env for name in FIELDS if name != "headers" for env in env_names(name))
+
+
+def _url_problem(value: str, schemes: tuple[str, ...], example: str) -> str | None:
+    """Why `value` is not a URL of one of `schemes` with a host and a valid port."""
+    kinds = " or ".join(s + "://" for s in schemes)
+    allowed = f"must be a {kinds} URL with a host and an optional port 1-65535, e.g. {example}"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return allowed + " (no spaces or control characters)"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return allowed
+    if parts.scheme not in schemes or not parts.hostname:
+        return allowed
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        return allowed
     return None
+
+
+def _check_url(value: str) -> str | None:
+    return _url_problem(value, ("ws", "wss"), "ws://localhost:8000")
+
+
+def _check_text(value: str) -> str | None:
+    """A header's value: printable, one line."""
+    return None if value.isprintable() else "must be printable text on one line"
 
 
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "ws_url": _check_url,
-    "endpoint": lambda v: None if v.startswith("/") else "must start with '/'",
+    "endpoint": lambda v: (
+        None
+        if re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", v)
+        else "must be a URL path starting with '/' (no spaces, '?' or '#')"
+    ),
+    "page_url": lambda v: _url_problem(v, ("http", "https"), "http://localhost:3000/"),
+    "user_agent": _check_text,
     "tenant_id": lambda v: (
         None
         if re.fullmatch(r"[A-Za-z0-9._-]+", v)
         else "must be a non-empty name of letters, digits, '.', '_' or '-'"
     ),
-    "reconnect_jitter": lambda v: None if 0 <= v <= 1 else "must be between 0 and 1",
+    "reconnect_jitter": lambda v: range_problem(v, 0, 1),
     # Python's JSON parser recurses per level: past a few hundred it cannot parse anyway.
-    "max_json_depth": lambda v: None if v <= 500 else "must be at most 500",
-    "ca_bundle": lambda v: None if v is None or v.is_file() else f"no such file: {v}",
+    "max_json_depth": lambda v: range_problem(v, 1, 500),
+    "ca_bundle": lambda v: None if v is None else _ca_bundle_problem(v),
 }
 _POSITIVE = {
     "connection_timeout_ms",
@@ -146,6 +206,18 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _ca_bundle_problem(path: Path) -> str | None:
+    """A CA bundle is bad input when it cannot be loaded: found now, not as a platform
+    `tls_error` on every connection of the run."""
+    if not path.is_file():
+        return f"no such file: {path}"
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError):
+        return "is not a file of PEM CA certificates"
+    return None
+
+
 def _convert(name: str, raw: object) -> Any:
     """A raw value (string from env/CLI, or TOML value) as the setting's type."""
     kind = str(FIELDS[name].type)
@@ -162,22 +234,37 @@ def _convert(name: str, raw: object) -> Any:
         return int(str(raw))
     if kind == "float":
         try:
-            return float(str(raw)) if not isinstance(raw, bool) else float("nan")
+            value = float(str(raw)) if not isinstance(raw, bool | list | dict) else float("nan")
         except ValueError:
             raise ValueError("must be a number") from None
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if name == "headers":
+        return parse_headers(raw)
+    if not isinstance(raw, str):
+        raise ValueError("must be text")
     if kind == "Path | None":
-        return Path(str(raw)).expanduser() if str(raw) else None
-    return str(raw)
+        return Path(raw).expanduser() if raw else None
+    return raw
 
 
 def _validate(name: str, value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value != value or value < 0:
-            return "must be a number >= 0"
-        if name in _POSITIVE and value <= 0:
-            return "must be greater than 0"
+        problem = range_problem(value, 0, above=name in _POSITIVE)
+        if problem:
+            return problem
     check = _CHECKS.get(name)
     return check(value) if check else None
+
+
+def setting_problem(name: str, raw: object) -> str | None:
+    """Why `raw` is not an allowed value of setting `name`, None if it is (for values that
+    reach a setting's rules by another road: `serve --endpoint`, `nightly --host`)."""
+    try:
+        return _validate(name, _convert(name, raw))
+    except ValueError as exc:
+        return str(exc)
 
 
 def load_settings(
@@ -192,31 +279,39 @@ def load_settings(
     if env_file is not None:
         if not env_file.is_file():
             raise ConfigError(f"--env-file: no such file: {env_file}")
-        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        text = read_text(env_file, ".env file")
+        values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
         layers.append((f".env file {env_file}", _from_env(values)))
     layers.append(("environment", _from_env(environ)))
     layers.append(("command line", {k: v for k, v in (cli or {}).items() if v is not None}))
 
     chosen: dict[str, Any] = {}
     sources = dict.fromkeys(FIELDS, "default")
+    named = {name: f"{name} (default)" for name in FIELDS}  # for a rule of two settings
     for source, layer in layers:
         for key, raw in layer.items():
             name, origin = key.split("|", 1) if "|" in key else (key, key)
             if name not in FIELDS:
                 raise ConfigError(f"unknown setting {origin!r} in {source}")
             where = f"{origin} from {source}" if origin != name else f"{name} from {source}"
+            shown = "" if name == "headers" else f"{raw!r} "  # a header's value is a secret
             try:
                 value = _convert(name, raw)
             except ValueError as exc:
-                raise ConfigError(f"setting {where}: {raw!r} {exc}") from None
+                raise ConfigError(f"setting {where}: {shown}{exc}") from None
             problem = _validate(name, value)
             if problem:
-                raise ConfigError(f"setting {where}: {raw!r} {problem}")
+                raise ConfigError(f"setting {where}: {shown}{problem}")
             chosen[name] = value
             sources[name] = source
+            named[name] = where
     settings = Settings(**chosen, sources=sources)
+    redact.remember(*(p for name, value in settings.headers for p in secret_parts(name, value)))
     if settings.max_reconnect_delay_ms < settings.reconnect_delay_ms:
-        raise ConfigError("setting max_reconnect_delay_ms: must be >= reconnect_delay_ms")
+        raise ConfigError(
+            f"setting {named['max_reconnect_delay_ms']} ({settings.max_reconnect_delay_ms:g}): "
+            f"must be >= {named['reconnect_delay_ms']} ({settings.reconnect_delay_ms:g})"
+        )
     return settings
 
 
@@ -229,3 +324,20 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
                 found = {k: v for k, v in found.items() if not k.startswith(name + "|")}
                 found[f"{name}|{env}"] = environ[env]
     return found
+
+
+def split_target(url: str) -> dict[str, str]:
+    """Settings from a target URL (`--host`, `--url`): its path is the endpoint; its query
+    (a platform that takes a token there) stays with the URL, sent on every connection."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "ws://[::1": validated as ws_url below, one line
+        return {"ws_url": url}
+    if not parts.scheme or not parts.netloc:
+        return {"ws_url": url}  # validated as ws_url: one line saying what is allowed
+    target = {"ws_url": f"{parts.scheme}://{parts.netloc}"}
+    if parts.query:
+        target["ws_url"] += f"?{parts.query}"
+    if parts.path not in ("", "/"):
+        target["endpoint"] = parts.path
+    return target

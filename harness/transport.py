@@ -318,7 +318,13 @@ class Connection:
             buffered.deadline = deadline  # each handshake read waits at most until then
             # A browser's WebSocket follows no redirect; websocket-client's would open its
             # own socket, outside this deadline.
-            ws.connect(url, socket=buffered, suppress_origin=True, redirect_limit=0)
+            ws.connect(
+                url,
+                socket=buffered,
+                suppress_origin=True,  # the Origin is among the settings' headers
+                header=list(self.session.settings.handshake_headers),
+                redirect_limit=0,
+            )
             buffered.deadline = None
         except Exception as exc:  # every failure is classified, none escapes
             at = self.clock.now()

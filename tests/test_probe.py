@@ -172,7 +172,7 @@ def test_wss_verifies_certificates_by_default(
         (["probe", "--bogus"], {}, "unrecognized arguments"),
         (["serve", "--profile", "quick"], {}, "unknown profile 'quick'"),
         (["serve", "--set", "init_ms"], {}, "expected KNOB=VALUE"),
-        (["serve", "--port", "70000"], {}, "between 0 and 65535"),
+        (["serve", "--port", "70000"], {}, "a whole number >= 0 and <= 65535"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], env: dict[str, str], words: str) -> None:

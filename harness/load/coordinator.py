@@ -25,7 +25,6 @@ import secrets
 import signal
 import sys
 import time
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,9 @@ from locust.runners import (
     WorkerRunner,
 )
 
-from harness.config import Settings, load_settings
-from harness.embedded import EmbeddedPlatform, start_platform
+from harness.checks import number, whole
+from harness.config import Settings, load_settings, split_target
+from harness.embedded import EmbeddedPlatform, admin_post, start_platform
 from harness.errors import HarnessError
 from harness.load.health import HealthMonitor
 from harness.load.lifecycle import RunContext
@@ -55,6 +55,7 @@ from harness.record.rundir import check_run_id, new_run_id, now_iso, run_metadat
 from harness.record.runfile import RunRecord
 from harness.record.samples import SampleWriter
 from harness.report.summary_text import summary_text
+from harness.server.profiles import PROFILES
 
 log = logging.getLogger("harness")
 DEFAULT_MAX_LOOP_LAG_MS = 10.0
@@ -74,6 +75,11 @@ class PhaseFailed(Exception):
 def say_error(message: str) -> None:
     """The one form of the harness's error line, which scripts look for."""
     sys.stderr.write(f"harness: error: {message}\n")
+    sys.stderr.flush()
+
+
+def say_warning(message: str) -> None:
+    sys.stderr.write(f"harness: warning: {message}\n")
     sys.stderr.flush()
 
 
@@ -120,6 +126,12 @@ class Coordinator:
         # process knows the target (an embedded platform's, the master's for a worker).
         settings = _settings_for(options, self.scenario, environment.host)
         if not self.is_worker:
+            if not settings.tls_verify:
+                say_warning(
+                    f"TLS certificate verification is OFF (tls_verify from "
+                    f"{settings.sources['tls_verify']}): the platform's identity is not "
+                    "checked; run.json and the report say so"
+                )
             self._create_record()
         live = not options.no_locust_stats and not self.is_master
         monitor = HealthMonitor(users=lambda: self.runner.user_count)
@@ -146,6 +158,7 @@ class Coordinator:
             **run_metadata(),
         }
         self.record = RunRecord.create(Path(options.reports_dir), run_id, meta)
+        atexit.register(self.record.discard)  # Locust may still refuse the command
         if not self.environment.host:
             self._start_embedded()
             meta = self.record.meta
@@ -352,17 +365,27 @@ class Coordinator:
         )
 
     def _drop_all_later(self, delay: float) -> None:
-        """The reconnect storm: ask the (reference) platform to drop every session at once."""
+        """The reconnect storm: ask the (reference) platform to drop every session at once,
+        with its admin token (an external one's from MIPTECH_ADMIN_TOKEN)."""
         gevent.sleep(delay)
-        host = self.environment.host or ""
-        base = host.replace("ws://", "http://").replace("wss://", "https://")
+        base = self.environment.host or ""
+        token = self.platform.admin_token if self.platform else os.environ.get(ADMIN_TOKEN_ENV)
+        if not token:
+            log.error(
+                "cannot trigger the drop at %s: set %s to the admin token the platform "
+                "printed when it started",
+                base,
+                ADMIN_TOKEN_ENV,
+            )
+            return
         try:
-            urllib.request.urlopen(f"{base}/_harness/drop", timeout=5).close()
-            assert self.record is not None
-            self.record.meta["dropped_at"] = now_iso()
-            print(f"harness: asked the platform to drop every session ({now_iso()})", flush=True)
-        except OSError as exc:
-            log.error("could not trigger the drop at %s/_harness/drop: %s", base, exc)
+            admin_post(base, "drop", token)
+        except HarnessError as exc:
+            log.error("could not trigger the drop: %s", exc)
+            return
+        assert self.record is not None
+        self.record.meta["dropped_at"] = now_iso()
+        print(f"harness: asked the platform to drop every session ({now_iso()})", flush=True)
 
     # -- worker side -------------------------------------------------------------------------
 
@@ -496,6 +519,12 @@ class Coordinator:
     def _finish(self) -> None:
         runner, record, ctx = self.runner, self.record, self.ctx
         assert record is not None
+        if self.tests == 0:  # the web UI closed before any test: there was no run
+            if self.platform is not None:
+                self.platform.stop()
+            record.discard()
+            print("harness: no test ran; nothing was recorded", flush=True)
+            return
         if runner.state in MEASURING:  # not the planned end: a signal, the web UI
             record.stopping("stopped by a signal or the web UI before its planned end")
         if isinstance(runner, MasterRunner):
@@ -523,37 +552,59 @@ class Coordinator:
 # -- options to settings ----------------------------------------------------------------------
 
 
+# Numeric command-line options: (attribute, flag, knob it sets or None, lowest, exclusive, whole)
+_NUMBER_OPTIONS: tuple[tuple[str, str, str | None, float, bool, bool], ...] = (
+    ("chats_per_session", "--chats-per-session", "chats_per_session", 0, False, True),
+    ("message_length", "--message-length", "message_length", 1, False, True),
+    ("session_duration", "--session-duration", "session_duration_s", 0, False, False),
+    ("start_spread", "--start-spread", "start_spread_s", 0, False, False),
+    ("heartbeat_interval", "--heartbeat-interval", None, 0, True, False),  # a setting
+    ("max_loop_lag_ms", "--max-loop-lag-ms", None, 0, True, False),  # the health tolerance
+)
+
+
+def _think_time(text: str) -> tuple[float, float]:
+    """--think-time LOW,HIGH: two finite numbers >= 0, LOW <= HIGH."""
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise HarnessError(f"--think-time {text!r}: expected LOW,HIGH in seconds") from None
+    low, high = number(low, "--think-time LOW", 0), number(high, "--think-time HIGH", 0)
+    if low > high:
+        raise HarnessError(f"--think-time {text!r}: LOW must be <= HIGH")
+    return low, high
+
+
 def _knobs(options: Any, scenario: Scenario | None) -> Knobs:
+    """The users' knobs: the scenario's, overridden by the command line; every numeric option
+    (knob or not) is checked here, before anything is created."""
     base = scenario.knobs if scenario else Knobs()
     changes: dict[str, Any] = {}
-    if options.chats_per_session is not None:
-        changes["chats_per_session"] = options.chats_per_session
-    if options.message_length is not None:
-        changes["message_length"] = options.message_length
-    if options.session_duration is not None:
-        changes["session_duration_s"] = options.session_duration
-    if options.start_spread is not None:
-        if options.start_spread < 0:
-            raise HarnessError(f"--start-spread {options.start_spread:g}: expected >= 0 seconds")
-        changes["start_spread_s"] = options.start_spread
+    for attribute, flag, knob, low, above, is_whole in _NUMBER_OPTIONS:
+        value = getattr(options, attribute, None)
+        if value is None:
+            continue
+        checked = whole(value, flag, low) if is_whole else number(value, flag, low, above=above)
+        if knob:
+            changes[knob] = checked
     if options.think_time:
-        try:
-            low, high = (float(x) for x in str(options.think_time).split(","))
-        except ValueError:
-            raise HarnessError(f"--think-time {options.think_time!r}: expected LOW,HIGH") from None
-        changes["think_time_s"] = (low, high)
+        changes["think_time_s"] = _think_time(str(options.think_time))
+    if options.platform_profile is not None and options.platform_profile not in PROFILES:
+        # refused now, not once a run directory exists and the platform refuses it
+        raise HarnessError(
+            f"--platform-profile {options.platform_profile!r}: choose from {', '.join(PROFILES)}"
+        )
     return replace(base, **changes)
 
 
 def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> Settings:
-    cli: dict[str, object] = {}
-    if host:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(host)
-        cli["ws_url"] = f"{parts.scheme}://{parts.netloc}"
-        if parts.path not in ("", "/"):
-            cli["endpoint"] = parts.path
+    cli: dict[str, object] = {**split_target(host)} if host else {}
+    if options.headers:
+        cli["headers"] = options.headers
+    if options.ca_bundle:
+        cli["ca_bundle"] = options.ca_bundle
+    if options.insecure:
+        cli["tls_verify"] = False
     if options.heartbeat_interval is not None:
         cli["heartbeat_interval_ms"] = options.heartbeat_interval * 1000
     env_file = Path(options.env_file) if options.env_file else None
@@ -594,6 +645,7 @@ def _interrupt_main_second_time(main: Any) -> None:
 
 
 RUN_TOKEN_ENV = "HARNESS_RUN_TOKEN"
+ADMIN_TOKEN_ENV = "MIPTECH_ADMIN_TOKEN"  # an external reference platform's, for the storm
 
 
 def new_run_token() -> str:

@@ -12,11 +12,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import Runner
 
+from harness.crash import report_crash
 from harness.errors import HarnessError
 from harness.load import locust_fixes
 from harness.load.coordinator import RUN_TOKEN_ENV, Coordinator, fail, new_run_token
+from harness.redact import mask_console
 
 locust_fixes.install()  # Locust's worker bookkeeping, without the stalls
+mask_console()  # no password, token or header value reaches the console, whoever prints it
 
 
 @events.init_command_line_parser.add_listener
@@ -59,6 +62,23 @@ def add_options(parser: Any) -> None:
     )
     g.add_argument("--env-file", default=None, help="a .env file with harness settings")
     g.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        default=None,
+        metavar="'NAME: VALUE'",
+        help="send this header with every WebSocket upgrade (repeatable): Authorization, an "
+        "API key, a Cookie; its value is masked in every output",
+    )
+    g.add_argument(
+        "--ca-bundle", default=None, help="CA certificates (PEM) to verify a wss:// platform with"
+    )
+    g.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the platform's TLS certificate (warned at start, shown in the report)",
+    )
+    g.add_argument(
         "--no-locust-stats",
         action="store_true",
         help="do not feed phases to Locust's own statistics (console, web UI): a few per cent "
@@ -94,6 +114,8 @@ def _own_master_port(parser: Any) -> None:
 def on_init(environment: Environment, runner: Runner, **_: Any) -> None:
     try:
         coordinator = Coordinator(environment)
+        coordinator.wire()
     except HarnessError as exc:
         fail(str(exc))
-    coordinator.wire()
+    except Exception as exc:  # the last resort: one line, the traceback in a file
+        sys.exit(report_crash("harness", exc))

@@ -20,9 +20,9 @@ from harness.nightly.pages import night_page, trends_page
 from harness.nightly.replicates import Side, replicate_kind, side_from_runs
 from harness.record.files import write_json
 from harness.record.rundir import now_iso, run_dir_of
+from harness.redact import mask_data
 from harness.report.build import write_report
 from harness.report.ci import junit_document
-from harness.report.redact import redact
 
 EXIT = {"no regression": 0, "regression": 1, "invalid": 2}
 
@@ -137,10 +137,11 @@ def nightly(s: Settings) -> int:
             for phase, stats in current.trials.items()
         },
     }
+    night = mask_data(night)  # the target's URL may carry a password or a token
     write_json(folder / "night.json", night)
-    (folder / "night.html").write_text(redact(night_page(night, "../../history/trends.html")))
-    (folder / "junit.xml").write_text(redact(night_junit(night)))
-    (folder / "summary.md").write_text(redact(night_markdown(night)))
+    (folder / "night.html").write_text(night_page(night, "../../history/trends.html"))
+    (folder / "junit.xml").write_text(night_junit(night))
+    (folder / "summary.md").write_text(night_markdown(night))
     append_night(
         s.reports,
         {
@@ -174,10 +175,10 @@ def nightly(s: Settings) -> int:
 def write_trends(reports: Path) -> Path:
     baseline_file = baseline_dir(reports) / "baseline.json"
     baseline = load_baseline(baseline_file)[1] if baseline_file.is_file() else None
-    page = trends_page(load_history(reports), baseline, load_benchmarks())
+    page = trends_page(mask_data(load_history(reports)), mask_data(baseline), load_benchmarks())
     path = history_dir(reports) / "trends.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(redact(page))
+    path.write_text(page)
     return path
 
 

@@ -99,6 +99,7 @@ class SessionSettings:
     max_message_length: int = 4000
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
     page_url: str = "http://localhost:3000/"
+    handshake_headers: tuple[str, ...] = ()  # "Name: value" lines sent with the upgrade
     reconnect: bool = False
     max_reconnect_attempts: int = 5
     reconnect_delay_s: float = 1.0

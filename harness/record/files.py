@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.redact import mask_data
 
 
 class RecordWriteError(HarnessError):
@@ -29,20 +30,14 @@ def describe_os_error(path: Path, exc: OSError) -> str:
     return f"cannot write {path}: {why}"
 
 
-OPAQUE_KEYS = frozenset({"hdr"})
-"""JSON values that are encoded data, not text: never masked (a secret's characters can
-occur in base64 by chance)."""
-
-
-def write_text(path: Path, text: str, *, mask: bool = True) -> None:
+def write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically: readers see the old file or the new, never half.
-    Secrets are masked first (harness.report.redact), unless the caller masked the values."""
-    from harness.report.redact import redact
-
+    The text is made from data already masked (harness.redact.mask_data): text itself is
+    never searched for secrets, which could mangle numbers and markup."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
-            f.write(redact(text) if mask else text)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -56,20 +51,5 @@ def write_json(path: Path, body: dict[str, Any]) -> None:
     """As JSON, atomically, with secrets masked in its string values only: masking the text
     would turn a number or a boolean that equals a secret into `****`, and the file into
     something that is not JSON."""
-    from harness.report.redact import secret_values
-
     plain = json.loads(json.dumps(body, default=str))
-    masked = _masked(plain, secret_values())
-    write_text(path, json.dumps(masked, indent=2) + "\n", mask=False)
-
-
-def _masked(value: Any, secrets: list[str]) -> Any:
-    from harness.report.redact import redact
-
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {k: v if k in OPAQUE_KEYS else _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, secrets) for v in value]
-    return value
+    write_text(path, json.dumps(mask_data(plain), indent=2) + "\n")

@@ -37,7 +37,8 @@ def run_dir_of(reports: Path, run_id: str) -> Path:
 
 
 def create_run_dir(reports: Path, run_id: str) -> Path:
-    """Make the run's directory (it must not exist yet) and point reports/latest at it."""
+    """Make the run's directory (it must not exist yet). reports/latest moves to it only
+    once the run measures (`point_latest`): a rejected command leaves the last run latest."""
     run_dir = run_dir_of(reports, run_id)
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,11 @@ def create_run_dir(reports: Path, run_id: str) -> Path:
         raise HarnessError(f"{run_dir} exists already: choose another --run-id") from None
     except OSError as exc:
         raise RecordWriteError(describe_os_error(run_dir, exc)) from None
+    return run_dir
+
+
+def point_latest(reports: Path, run_id: str) -> None:
+    """Make reports/latest point at this run (atomically: a reader sees the old or new)."""
     latest = reports / "latest"
     tmp = reports / f".latest-{run_id}"
     try:
@@ -55,7 +61,6 @@ def create_run_dir(reports: Path, run_id: str) -> Path:
         os.replace(tmp, latest)
     except OSError as exc:
         raise RecordWriteError(describe_os_error(latest, exc)) from None
-    return run_dir
 
 
 def git_commit() -> str | None:

@@ -8,16 +8,17 @@ whether the samples files hold every row run.json says were written.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.record import schema
+from harness.record import schema, shape
 from harness.record.files import write_json, write_text
 from harness.record.results import MergedResults
-from harness.record.rundir import create_run_dir, epoch_of, iso_of, now_iso
+from harness.record.rundir import create_run_dir, epoch_of, iso_of, now_iso, point_latest
 
 STOPPED_SLACK_S = 1.0  # a run that ends this much before its plan was stopped
 
@@ -55,10 +56,20 @@ class RunRecord:
     # -- the run's course, as the coordinator sees it -------------------------------------
 
     def start(self, planned_s: float | None) -> None:
+        """The run measures: say so in run.json, and make it reports/latest."""
         self.started, self._started_at = now_iso(), time.time()
         self.planned_s = planned_s
         self.status = "running"
         self.write()
+        point_latest(self.run_dir.parent.parent, self.run_id)
+
+    def discard(self) -> bool:
+        """Remove the directory of a run that never started measuring (the command was
+        rejected, or the web UI closed without a test): a run directory is only for a run."""
+        if self.status != "starting":
+            return False
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return True
 
     def stopping(self, reason: str | None = None) -> None:
         """The measured part is over (first call counts): when, and why if not the plan."""
@@ -200,18 +211,19 @@ def write_outputs(run_dir: Path, outputs: dict[str, str]) -> None:
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise HarnessError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
     except OSError as exc:
         raise HarnessError(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(body, dict):
         raise HarnessError(f"{path}: not {what}")
     oldest, newest = schema.READABLE[path.name]
     version = body.get("schema_version")
-    if not isinstance(version, int) or not oldest <= version <= newest:
+    if not isinstance(version, int) or isinstance(version, bool) or not oldest <= version <= newest:
         raise HarnessError(
             f"{path}: schema_version {version!r}; this harness reads versions {oldest} to {newest}"
         )
+    shape.check_shape(body, shape.BY_NAME[path.name], str(path))
     return body
 
 

@@ -13,6 +13,7 @@ from harness.analysis.rundata import load_run
 from harness.analysis.verdict import summarise
 from harness.record.files import RecordWriteError, write_json
 from harness.record.runfile import write_outputs
+from harness.redact import mask_data
 from harness.report import plots
 from harness.report.ci import junit_xml, markdown
 from harness.report.html import render
@@ -25,8 +26,10 @@ def write_report(
     if warmup_s is not None:
         bench = replace(bench, warmup_s=warmup_s)
     data = load_run(run_dir, bench.warmup_s)
-    summary = summarise(data, bench)
-    run = data.run
+    # Masked as data before anything is drawn: run.json was masked when written, but this
+    # process may know more secrets (and a hand-made run directory was never masked).
+    summary = mask_data(summarise(data, bench))
+    run = mask_data(data.run)
     processes = run.get("health", {}).get("processes", {})
     users = _sum_users(processes)
     figures: list[tuple[str, str, bytes]] = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from harness.checks import range_problem
 from harness.errors import ConfigError
 
 
@@ -81,6 +82,9 @@ PROFILES = {
 }
 
 
+MAX_MS = 3_600_000  # an hour: a longer delay is a typing mistake
+
+
 def _convert(name: str, kind: type, text: str) -> object:
     if kind is bool:
         if text.lower() in ("1", "true", "yes", "on"):
@@ -92,10 +96,10 @@ def _convert(name: str, kind: type, text: str) -> object:
         value = kind(text)
     except ValueError:
         raise ConfigError(f"profile knob {name}: {text!r} is not a {kind.__name__}") from None
-    if isinstance(value, int | float) and value < 0:
-        raise ConfigError(f"profile knob {name}: must be >= 0, got {text}")
-    if name.endswith("_rate") and isinstance(value, float) and value > 1:
-        raise ConfigError(f"profile knob {name}: a rate must be between 0 and 1, got {text}")
+    high = 1 if name.endswith("_rate") else MAX_MS if name.endswith("_ms") else None
+    problem = range_problem(value, 0, high) if isinstance(value, int | float) else None
+    if problem:
+        raise ConfigError(f"profile knob {name}: {text!r} {problem}")
     return value
 
 
@@ -116,4 +120,6 @@ def build_profile(name: str, overrides: dict[str, str] | None = None) -> Profile
         raise ConfigError("profile knobs: ready_timeout_rate + server_error_rate exceed 1")
     if profile.chat_chunks < 1:
         raise ConfigError("profile knob chat_chunks: must be at least 1")
+    if profile.init_min_ms > profile.init_max_ms:
+        raise ConfigError("profile knobs: init_min_ms must be <= init_max_ms")
     return profile

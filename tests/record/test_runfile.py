@@ -25,9 +25,10 @@ def test_atomic_write_leaves_no_temporary_file_and_fails_in_one_line(tmp_path: P
 def test_a_run_stopped_before_its_plan_says_stopped(tmp_path: Path) -> None:
     record = RunRecord.create(tmp_path, "r1", {"scenario": None})
     assert read_run_json(record.run_dir)["status"] == "starting"
-    assert (tmp_path / "latest").resolve() == record.run_dir.resolve()
+    assert not (tmp_path / "latest").exists()  # not before the run measures
     record.start(planned_s=25.0)
     assert read_run_json(record.run_dir)["status"] == "running"
+    assert (tmp_path / "latest").resolve() == record.run_dir.resolve()
     record.stopping("SIGTERM")
     body = record.finish(10.0)
     assert body["status"] == "stopped" and body["planned_s"] == 25.0 and body["actual_s"] < 1

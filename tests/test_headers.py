@@ -1,0 +1,148 @@
+"""What the upgrade request carries to a real platform: the target's query, the document's
+browser headers (Origin of its page, User-Agent), and configured headers."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_settings, split_target
+from harness.errors import ConfigError
+from harness.headers import parse_headers
+from harness.protocol.clock import MonotonicClock
+from harness.protocol.session import ClientSession
+from harness.transport import Connection
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@contextlib.contextmanager
+def recording_platform() -> Iterator[tuple[str, list[bytes]]]:
+    """Accepts one upgrade (a correct 101) and keeps the request it came with."""
+    server = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(3.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            requests.append(request)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
+            assert key is not None
+            accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}", requests
+    finally:
+        thread.join(5)
+        server.close()
+
+
+def upgrade_request(target: str, **cli: object) -> tuple[str, dict[str, str]]:
+    """Open one connection as the harness does; the request line and headers sent."""
+    with recording_platform() as (base, requests):
+        settings = load_settings(cli={**split_target(base + target), **cli}, environ={})
+        session = ClientSession(settings.session_settings(), MonotonicClock())
+        conn = Connection(session)
+        assert conn.open(settings.session_url(session.session_id)), conn.detail
+        conn.close()
+    head, *lines = requests[0].decode().split("\r\n")
+    headers = {}
+    for line in lines:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return head, headers
+
+
+def test_the_upgrade_carries_the_targets_query_and_the_browsers_headers() -> None:
+    head, headers = upgrade_request(
+        "/api/v1/ws/chat?token=abc&region=eu",
+        headers=["Authorization: Bearer tok-1", "Cookie: sid=42; theme=dark"],
+    )
+    path = head.split()[1]
+    assert path.startswith("/api/v1/ws/chat?token=abc&region=eu&tenant_id=miptech-company&")
+    assert "session_id=" in path
+    assert headers["origin"] == "http://localhost:3000"  # the page the document's client runs on
+    assert headers["user-agent"] == "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
+    assert headers["authorization"] == "Bearer tok-1"
+    assert headers["cookie"] == "sid=42; theme=dark"
+
+
+def test_configured_origin_and_page_replace_the_defaults() -> None:
+    _, headers = upgrade_request(
+        "", page_url="https://app.example.com:8443/chat", user_agent="Firefox/140"
+    )
+    assert headers["origin"] == "https://app.example.com:8443"
+    assert headers["user-agent"] == "Firefox/140"
+    _, headers = upgrade_request("", headers=["Origin: https://gateway.example"])
+    assert headers["origin"] == "https://gateway.example"
+    assert list(headers).count("origin") == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "Authorization: Bearer x\nX-Api-Key: k",
+            (("Authorization", "Bearer x"), ("X-Api-Key", "k")),
+        ),
+        ('{"X-Api-Key": "k", "Cookie": "a=b; c=d"}', (("X-Api-Key", "k"), ("Cookie", "a=b; c=d"))),
+        (["Sec-WebSocket-Protocol: v1.chat"], (("Sec-WebSocket-Protocol", "v1.chat"),)),
+        ({"X-Tenant": "t"}, (("X-Tenant", "t"),)),  # a scenario's table
+        ("", ()),
+    ],
+)
+def test_headers_from_each_source_form(raw: object, expected: tuple[tuple[str, str], ...]) -> None:
+    assert parse_headers(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("Authorization Bearer x", "not 'Name: value'"),
+        ("Bad Name: x", "not an HTTP header name"),
+        ("Host: evil", "handshake's own"),
+        ("Sec-WebSocket-Key: x", "handshake's own"),
+        (["X-A: one\r\nX-Injected: two"], "one line of text"),
+        ('{"X-A": 5}', "one line of text"),
+        ('{"X-A": ', "JSON object"),
+        ("[1, 2]", "not 'Name: value'"),
+        (7, "'Name: value' headers"),
+    ],
+)
+def test_bad_headers_say_why(raw: object, why: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(why)):
+        parse_headers(raw)
+
+
+def test_headers_come_from_the_environment_and_the_command_line_wins() -> None:
+    env = {"MIPTECH_HEADERS": "X-Api-Key: from-env"}
+    assert load_settings(environ=env).headers == (("X-Api-Key", "from-env"),)
+    both = load_settings(cli={"headers": ["X-Api-Key: from-cli"]}, environ=env)
+    assert both.headers == (("X-Api-Key", "from-cli"),)
+    assert both.sources["headers"] == "command line"
+
+
+def test_a_ca_bundle_that_is_not_pem_is_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bundle.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"ca_bundle from command line.*PEM CA certificates"):
+        load_settings(cli={"ca_bundle": str(bad)}, environ={})

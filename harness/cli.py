@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,11 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit 2)."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            # argparse quotes every word, and a mistyped --header's value is a secret
+            words = message.removeprefix("unrecognized arguments: ").split()
+            options = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+            message = f"unrecognized arguments: {' '.join(options) or f'{len(words)} word(s)'}"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -501,5 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `| head`: the reader has gone; nothing more to say
+        with contextlib.suppress(OSError, ValueError):  # no error at exit's flush either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         return report_crash(f"harness {args.command}", exc)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dotenv import dotenv_values
 
@@ -91,12 +91,11 @@ class Settings:
     def handshake_headers(self) -> tuple[str, ...]:
         """What the document's browser client sends with the upgrade: the Origin of the page
         it runs on and its User-Agent; then the configured headers (which may replace them)."""
-        page = urlsplit(self.page_url)
         own = {name.lower() for name, _ in self.headers}
         lines = [
             f"{name}: {value}"
             for name, value in (
-                ("Origin", f"{page.scheme}://{page.netloc}"),
+                ("Origin", origin_of(self.page_url)),
                 ("User-Agent", self.user_agent),
             )
             if name.lower() not in own
@@ -294,7 +293,7 @@ def load_settings(
             if name not in FIELDS:
                 raise ConfigError(f"unknown setting {origin!r} in {source}")
             where = f"{origin} from {source}" if origin != name else f"{name} from {source}"
-            shown = "" if name == "headers" else f"{raw!r} "  # a header's value is a secret
+            shown = _shown(name, raw)
             try:
                 value = _convert(name, raw)
             except ValueError as exc:
@@ -306,13 +305,51 @@ def load_settings(
             sources[name] = source
             named[name] = where
     settings = Settings(**chosen, sources=sources)
-    redact.remember(*(p for name, value in settings.headers for p in secret_parts(name, value)))
+    for header, value in settings.headers:
+        if redact.is_secret_header(header):
+            redact.remember(*secret_parts(header, value))
+    redact.remember_url(settings.ws_url)
+    query = urlsplit(settings.ws_url).query
+    taken = sorted({k for k, _ in parse_qsl(query, keep_blank_values=True)} & QUERY_OWN)
+    if taken:
+        raise ConfigError(
+            f"setting {named['ws_url']}: its query sets {', '.join(taken)}, which the harness "
+            "sets for every session (use --tenant or MIPTECH_TENANT_ID for the tenant)"
+        )
+    if not settings.tls_verify and settings.ca_bundle is not None:
+        raise ConfigError(
+            f"setting {named['tls_verify']} turns verification off, but "
+            f"{named['ca_bundle']} gives certificates to verify with: choose one"
+        )
     if settings.max_reconnect_delay_ms < settings.reconnect_delay_ms:
         raise ConfigError(
             f"setting {named['max_reconnect_delay_ms']} ({settings.max_reconnect_delay_ms:g}): "
             f"must be >= {named['reconnect_delay_ms']} ({settings.reconnect_delay_ms:g})"
         )
     return settings
+
+
+def origin_of(url: str) -> str:
+    """A page's origin as a browser sends it: scheme, lower-case host, port if not default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
+
+
+QUERY_OWN = frozenset({"tenant_id", "session_id"})  # the document's query: the harness's own
+
+
+def _shown(name: str, raw: object) -> str:
+    """The bad value as an error quotes it: never a header (all secret); a URL masked."""
+    if name == "headers":
+        return ""
+    if name in ("ws_url", "page_url") and isinstance(raw, str):
+        return f"{redact.mask_url(raw)!r} "
+    return f"{raw!r} "
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, object]:

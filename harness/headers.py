@@ -21,6 +21,7 @@ HANDSHAKE_OWN = frozenset(
         "sec-websocket-key",
         "sec-websocket-version",
         "sec-websocket-extensions",
+        "sec-websocket-accept",
         "content-length",
         "transfer-encoding",
     }
@@ -48,12 +49,14 @@ def parse_headers(raw: object) -> Headers:
             items.append((name.strip(), value.strip()))
     else:
         raise ValueError("must be 'Name: value' headers")
-    headers = []
-    for name, value in items:
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"{name!r} is not an HTTP header name")
+    headers: list[tuple[str, str]] = []
+    for number, (name, value) in enumerate(items, 1):
+        if not _TOKEN.fullmatch(name):  # not quoted: a mistyped header may be all secret
+            raise ValueError(f"header {number}: the text before ':' is not an HTTP header name")
         if name.lower() in HANDSHAKE_OWN:
             raise ValueError(f"header {name} is the WebSocket handshake's own")
+        if name.lower() in {n.lower() for n, _ in headers}:
+            raise ValueError(f"header {name} is given twice")
         if not isinstance(value, str) or not value.isprintable():
             raise ValueError(f"header {name}: its value must be one line of text")
         headers.append((name, value))

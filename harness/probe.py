@@ -139,7 +139,8 @@ ERROR_WORDS = {
     "server_error": "server internal error (1011): platform configuration issue",
     "overloaded": "platform overloaded (1013): try again later",
     "dropped": "connection dropped by the platform",
-    "handshake_rejected": "the upgrade was refused: check the endpoint path",
+    "handshake_rejected": "the upgrade was refused: check the endpoint path (404), the "
+    "credentials (401, 403: --header, the URL's query) or the Origin (page_url)",
     "tls_error": "TLS failed: check the certificate, or pass --ca-bundle",
     "rejected": "the platform answered the chat with an error",
     "chat_timeout": "no chat reply within the chat timeout",

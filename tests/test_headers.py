@@ -20,6 +20,7 @@ from harness.headers import parse_headers
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession
 from harness.transport import Connection
+from tests.test_probe import certificate  # noqa: F401  (a fixture)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -121,6 +122,8 @@ def test_headers_from_each_source_form(raw: object, expected: tuple[tuple[str, s
         ("Bad Name: x", "not an HTTP header name"),
         ("Host: evil", "handshake's own"),
         ("Sec-WebSocket-Key: x", "handshake's own"),
+        ("Sec-WebSocket-Accept: x", "handshake's own"),
+        ("Origin: a\norigin: b", "given twice"),
         (["X-A: one\r\nX-Injected: two"], "one line of text"),
         ('{"X-A": 5}', "one line of text"),
         ('{"X-A": ', "JSON object"),
@@ -139,6 +142,24 @@ def test_headers_come_from_the_environment_and_the_command_line_wins() -> None:
     both = load_settings(cli={"headers": ["X-Api-Key: from-cli"]}, environ=env)
     assert both.headers == (("X-Api-Key", "from-cli"),)
     assert both.sources["headers"] == "command line"
+
+
+def test_the_default_origin_is_what_a_browser_sends() -> None:
+    for page, origin in (
+        ("HTTPS://u:p@App.Example.com:443/chat", "https://app.example.com"),
+        ("http://localhost:3000/", "http://localhost:3000"),
+        ("http://[::1]:8080/x", "http://[::1]:8080"),
+    ):
+        assert load_settings(cli={"page_url": page}, environ={}).handshake_headers()[0] == (
+            f"Origin: {origin}"
+        )
+
+
+def test_insecure_and_a_ca_bundle_together_are_refused(
+    certificate: tuple[Path, Path],  # noqa: F811
+) -> None:
+    with pytest.raises(ConfigError, match="choose one"):
+        load_settings(cli={"tls_verify": False, "ca_bundle": str(certificate[0])}, environ={})
 
 
 def test_a_ca_bundle_that_is_not_pem_is_bad_input(tmp_path: Path) -> None:

@@ -11,12 +11,14 @@ import pytest
 from harness import redact
 from harness.cli import main
 from harness.config import load_settings
+from harness.errors import ConfigError
 from harness.redact import MASK, MaskedStream, Redactor, mask_url
 
 
 @pytest.fixture(autouse=True)
 def forget_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redact, "_remembered", set())
+    monkeypatch.setattr(redact, "_console", None)
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,11 @@ def forget_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
             "ws://h/x?tenant_id=t1&session_id=s1&key=k",
             f"ws://h/x?tenant_id=t1&session_id=s1&key={MASK}",
         ),
-        ("ws://u:p@h:99999/x", f"ws://u:{MASK}@h:99999/x"),  # a bad port: still masked
+        ("ws://u:p@h:99999/x?token=t", f"ws://u:{MASK}@h:99999/x?token={MASK}"),  # bad port
+        ("ws://h/x?SECRET123", f"ws://h/x?{MASK}"),  # a bare query value
+        ("ws://TOKEN123@h/x", f"ws://{MASK}@h/x"),  # a user part alone is the credential
+        ("ws://alice:Pa/ss-SECRET@h/x", f"ws://alice:{MASK}@h/x"),  # an unencoded '/'
+        ("ws://[::1]:8000/x?k=v#frag", f"ws://[::1]:8000/x?k={MASK}#frag"),
         ("http://localhost:3000/", "http://localhost:3000/"),
     ],
 )
@@ -38,6 +44,10 @@ def test_a_url_loses_its_password_and_query_values(url: str, masked: str) -> Non
 
 def test_secret_looking_names_of_our_own_settings_and_plain_values_are_not_secrets() -> None:
     environ = {
+        "AUTH_HOST": "127.0.0.1",  # an address, whatever service it belongs to
+        "TOKEN_SERVICE_SERVICE_HOST": "10.0.0.5",
+        "TOKEN_SERVICE_PORT_8080_TCP_ADDR": "10.0.0.5",
+        "SSO_TOKEN_TTL": "3600s",
         "MIPTECH_AUTH_DELAY_MS": "1000",  # a setting of ours: its meaning is a delay
         "SSO_AUTH_ENABLED": "true",  # a boolean
         "OTHER_AUTH_RETRIES": "3",  # a number
@@ -52,6 +62,8 @@ def test_secret_looking_names_of_our_own_settings_and_plain_values_are_not_secre
         "text": "true",
         "tenant_id": "miptech-company",
         "tenant": "miptech",
+        "target": "ws://127.0.0.1:8000",
+        "ttl": "3600s",
         "note": "deployed with correct-horse-battery today",
         "miptech": 1,  # keys are never masked
         "phases": {"ready": {"hdr": "correct-horse-battery"}},  # encoded data: opaque
@@ -84,6 +96,46 @@ def test_a_bad_header_names_its_source_and_never_quotes_its_value() -> None:
     assert "s3cr3t-x" not in str(caught.value)
 
 
+def test_only_credential_headers_are_secrets_and_short_or_numeric_values_never() -> None:
+    load_settings(
+        cli={
+            "headers": [
+                "X-Api-Version: 2026",
+                "Sec-WebSocket-Protocol: chat",
+                "Cookie: consent=true; sid=abcdefgh12",
+                "X-Api-Key: k-123456789",
+            ]
+        },
+        environ={},
+    )
+    r = Redactor({})
+    text = "run 20261126T174925Z started 2026-11-26, chat_first p95, consent=true"
+    assert r.text(text) == text
+    assert r.text("sid abcdefgh12 key k-123456789") == f"sid {MASK} key {MASK}"
+
+
+def test_a_bad_url_is_quoted_masked_and_its_query_may_not_set_the_documents_ids() -> None:
+    with pytest.raises(ConfigError, match="ws_url") as caught:
+        load_settings(cli={"ws_url": "ws://localhost:99999/ws?token=SUPERSECRET123"}, environ={})
+    assert "SUPERSECRET123" not in str(caught.value)
+    with pytest.raises(ConfigError, match="its query sets tenant_id"):
+        load_settings(cli={"ws_url": "ws://localhost:8000?tenant_id=other"}, environ={})
+
+
+def test_a_query_token_is_remembered_for_the_platforms_own_words() -> None:
+    load_settings(cli={"ws_url": "ws://localhost:8000?token=QTOKEN-123456"}, environ={})
+    detail = "HTTP 401 Unauthorized token QTOKEN-123456"  # a platform quoting it back
+    assert Redactor({}).text(detail) == f"HTTP 401 Unauthorized token {MASK}"
+
+
+def test_a_mistyped_option_does_not_echo_its_value(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["probe", "--hedaer", "Authorization: Bearer TYPO-SECRET-1"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "--hedaer" in err and "TYPO-SECRET" not in err and "Bearer" not in err
+
+
 def test_the_console_stream_masks_every_write() -> None:
     redact.remember("hunter22")
     sink = io.StringIO()
@@ -113,10 +165,27 @@ def test_a_crash_is_one_line_with_its_own_exit_code_and_the_traceback_in_a_file(
 def test_json_masking_keeps_a_valid_document(tmp_path: Path) -> None:
     from harness.record.files import write_json
 
-    redact.remember("1000")  # a pathological secret: numbers still stay numbers
-    write_json(tmp_path / "x.json", {"a": 1000, "b": "1000", "c": [True, "x1000y"]})
+    redact.remember("s3cr3t-v4lue", "1000")  # a number is never a secret
+    body = {"a": 1000, "b": "1000", "c": [True, "x-s3cr3t-v4lue-y"], "d": "s3cr3t-v4lue"}
+    write_json(tmp_path / "x.json", body)
     assert json.loads((tmp_path / "x.json").read_text()) == {
-        "a": 1000,
-        "b": MASK,
-        "c": [True, f"x{MASK}y"],
+        **body,
+        "c": [True, f"x-{MASK}-y"],
+        "d": MASK,
     }
+
+
+def test_a_closed_pipe_is_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    import harness.cli as cli
+
+    def reader_gone(_: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")  # `python -m harness ... | head`
+
+    monkeypatch.setitem(cli.COMMANDS, "trends", reader_gone)
+    monkeypatch.setattr(os, "dup2", lambda *_: None)
+    assert main(["trends"]) == 141
+    assert capsys.readouterr().err == ""

@@ -54,6 +54,7 @@ from harness.record.results import ProcessResults
 from harness.record.rundir import check_run_id, new_run_id, now_iso, run_metadata
 from harness.record.runfile import RunRecord
 from harness.record.samples import SampleWriter
+from harness.redact import MASK, mask_file
 from harness.report.summary_text import summary_text
 from harness.server.profiles import PROFILES
 
@@ -126,7 +127,7 @@ class Coordinator:
         # process knows the target (an embedded platform's, the master's for a worker).
         settings = _settings_for(options, self.scenario, environment.host)
         if not self.is_worker:
-            if not settings.tls_verify:
+            if not settings.tls_verify and settings.ws_url.startswith("wss:"):
                 say_warning(
                     f"TLS certificate verification is OFF (tls_verify from "
                     f"{settings.sources['tls_verify']}): the platform's identity is not "
@@ -159,6 +160,8 @@ class Coordinator:
         }
         self.record = RunRecord.create(Path(options.reports_dir), run_id, meta)
         atexit.register(self.record.discard)  # Locust may still refuse the command
+        if getattr(options, "html_file", None):  # Locust's own report shows --host as given
+            atexit.register(mask_file, Path(options.html_file))
         if not self.environment.host:
             self._start_embedded()
             meta = self.record.meta
@@ -288,8 +291,10 @@ class Coordinator:
 
     def _run_description(self) -> dict[str, Any]:
         options, s = self.options, self.ctx.settings
+        settings = {k: v for k, v in s.__dict__.items() if k != "sources"}
+        settings["headers"] = [[name, MASK] for name, _ in s.headers]  # names only, all
         return {
-            "tls_verify": s.tls_verify,
+            "tls_verify": s.tls_verify if s.ws_url.startswith("wss:") else None,  # ws://: none
             "locust": {
                 "users": getattr(options, "num_users", None),
                 "spawn_rate": getattr(options, "spawn_rate", None),
@@ -299,7 +304,7 @@ class Coordinator:
                 "html_file": getattr(options, "html_file", None),
             },
             "knobs": self.knobs.__dict__,
-            "settings": {k: v for k, v in s.__dict__.items() if k != "sources"},
+            "settings": settings,
         }
 
     def _run_message(self) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def create_run_dir(reports: Path, run_id: str) -> Path:
     """Make the run's directory (it must not exist yet). reports/latest moves to it only
     once the run measures (`point_latest`): a rejected command leaves the last run latest."""
     run_dir = run_dir_of(reports, run_id)
+    latest = reports / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise HarnessError(
+            f"{latest} is not the symbolic link the harness keeps there: move it away"
+        )
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         run_dir.mkdir()  # never into an existing run: it would overwrite that run's files
@@ -60,6 +65,7 @@ def point_latest(reports: Path, run_id: str) -> None:
         tmp.symlink_to(Path("runs") / run_id)
         os.replace(tmp, latest)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise RecordWriteError(describe_os_error(latest, exc)) from None
 
 

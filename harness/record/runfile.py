@@ -50,7 +50,11 @@ class RunRecord:
     @classmethod
     def create(cls, reports: Path, run_id: str, meta: dict[str, Any]) -> RunRecord:
         record = cls(create_run_dir(reports, run_id), run_id, dict(meta))
-        record.write()
+        try:
+            record.write()
+        except HarnessError:  # a full disk: no directory without its run.json
+            shutil.rmtree(record.run_dir, ignore_errors=True)
+            raise
         return record
 
     # -- the run's course, as the coordinator sees it -------------------------------------

@@ -44,7 +44,7 @@ def test_secrets_reach_no_output_and_everything_else_is_unchanged(
         "--host", f"{host}/api/v1/ws/chat?token=tok-query-77",
         "--header", "Authorization: Bearer Bearer-cred-5531",
         "--header", "Cookie: sid=cookie-val-4242",
-        "--run-id", "real",
+        "--run-id", "real", "--html", str(tmp_path / "locust.html"),
         **EVERYDAY_SECRET_ENV,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -54,6 +54,7 @@ def test_secrets_reach_no_output_and_everything_else_is_unchanged(
     assert report.returncode in (0, 2) and "verdict:" in report.stdout, report.stderr
     console = result.stdout + result.stderr + report.stdout + report.stderr
     files = {p.name: p.read_text() for p in run_dir.rglob("*") if p.is_file()}
+    files["locust.html"] = (tmp_path / "locust.html").read_text()  # Locust's own report
     assert {"run.json", "histograms.json", "summary.json", "report.html", "summary.md"} <= set(
         files
     )
@@ -66,7 +67,7 @@ def test_secrets_reach_no_output_and_everything_else_is_unchanged(
     json.loads(files["summary.json"])
     settings = run["settings"]
     assert settings["ready_timeout_ms"] == 10000.0 and settings["auth_delay_ms"] == 100.0
-    assert run["tls_verify"] is True and settings["tls_verify"] is True
+    assert run["tls_verify"] is None and settings["tls_verify"] is True  # ws://: no TLS
     assert settings["tenant_id"] == "miptech-company"  # contains the secret 'miptech'
     assert settings["headers"] == [["Authorization", "****"], ["Cookie", "****"]]
     assert run["target"] == (

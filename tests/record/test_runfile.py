@@ -144,3 +144,34 @@ def test_a_samples_entry_cannot_point_outside_samples(tmp_path: Path) -> None:
            "samples": {"w": {"file": "../../../etc/passwd", "rows": 1, "closed": True}}}  # fmt: skip
     [f] = sample_files(tmp_path, run)
     assert f.path == tmp_path / "samples" / "passwd"
+
+
+def test_a_run_directory_whose_first_write_fails_is_not_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.record import runfile
+
+    def full_disk(path: Path, body: object) -> None:
+        raise RecordWriteError(f"cannot write {path}: no space left on the device")
+
+    monkeypatch.setattr(runfile, "write_json", full_disk)
+    with pytest.raises(RecordWriteError, match="no space left"):
+        RunRecord.create(tmp_path, "full", {})
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_latest_that_is_not_our_link_is_refused_before_anything_is_created(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "latest").mkdir()
+    with pytest.raises(HarnessError, match="latest is not the symbolic link"):
+        RunRecord.create(tmp_path, "r", {})
+    assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_only_a_run_that_never_started_is_discarded(tmp_path: Path) -> None:
+    never = RunRecord.create(tmp_path, "never", {})
+    assert never.discard() and not never.run_dir.exists()
+    ran = RunRecord.create(tmp_path, "ran", {})
+    ran.start(None)
+    assert not ran.discard() and ran.run_dir.exists()

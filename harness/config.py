@@ -271,10 +271,12 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     env_file: Path | None = None,
     scenario: Mapping[str, object] | None = None,
+    scenario_file: str | None = None,
 ) -> Settings:
     """Merge every source into validated Settings; a bad value raises ConfigError."""
     environ = os.environ if environ is None else environ
-    layers: list[tuple[str, Mapping[str, object]]] = [("scenario", dict(scenario or {}))]
+    scenario_label = f"scenario {scenario_file}" if scenario_file else "scenario"
+    layers: list[tuple[str, Mapping[str, object]]] = [(scenario_label, dict(scenario or {}))]
     if env_file is not None:
         if not env_file.is_file():
             raise ConfigError(f"--env-file: no such file: {env_file}")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,3 +81,43 @@ def run_harness(*args: str, timeout: float = 60, **env: str) -> subprocess.Compl
         timeout=timeout,
         env=harness_env(**env),
     )
+
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@contextlib.contextmanager
+def upgrading_server(script: bytes = b"") -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """Accepts one connection: a correct 101, then `script` as is. Yields its base URL, the
+    upgrade request it got, and what the client sent after its handshake (complete once the
+    client has closed the socket)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(3.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            requests.append(request)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
+            assert key is not None
+            accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script
+            )
+            with contextlib.suppress(OSError):
+                while data := conn.recv(65536):
+                    received.append(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}", requests, received
+    finally:
+        thread.join(5)
+        server.close()

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hdrh.histogram import HdrHistogram
 
 from harness import cli
 from tests.conftest import ROOT, harness_env
+from tests.rundirs import T0, hdr, run_body
 
 DIR = None  # a file entry that is a directory
 NOT_UTF8 = b"\xff\xfe\x00bad \xe9\n"
@@ -48,38 +48,6 @@ def case(
 
 
 # -- a good run directory, and ways to spoil it ----------------------------------------------
-
-T0 = 1_790_000_000.0
-
-
-def _hdr() -> str:
-    h = HdrHistogram(1, 3_600_000_000, 3)
-    for v in range(100_000, 120_000, 1000):
-        h.record_value(v)
-    return h.encode().decode()
-
-
-def run_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "schema_version": 2,
-        "run_id": "run",
-        "status": "complete",
-        "started": "2026-09-21T12:53:20+00:00",
-        "ended": "2026-09-21T12:53:30+00:00",
-        "planned_s": 10.0,
-        "actual_s": 10.0,
-        "scenario": "smoke",
-        "target": "ws://127.0.0.1:1",
-        "samples": {"local": {"file": "samples/local.csv", "rows": 20, "closed": True}},
-        "workers_lost": [],
-        "accounting": {
-            "total": {"started": 20, "completed": 20, "failed": {}, "in_flight": 0},
-            "workers": {},
-        },
-        "health": {"valid": True, "reasons": [], "processes": {}},
-    }
-    body.update(changes)
-    return body
 
 
 def samples_csv(rows: int = 20) -> str:
@@ -113,7 +81,7 @@ def no_samples(**histograms: Any) -> dict[str, Any]:
     del files["run/samples/local.csv"]
     hist = {
         "schema_version": 2,
-        "phases": {"ready": {"count": 20, "errors": {}, "hdr": _hdr()}},
+        "phases": {"ready": {"count": 20, "errors": {}, "hdr": hdr(20)}},
         **histograms,
     }
     files["run/histograms.json"] = json.dumps(hist)

@@ -3,13 +3,7 @@ browser headers (Origin of its page, User-Agent), and configured headers."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
 import re
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,45 +14,13 @@ from harness.headers import parse_headers
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession
 from harness.transport import Connection
+from tests.conftest import upgrading_server
 from tests.test_probe import certificate  # noqa: F401  (a fixture)
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-@contextlib.contextmanager
-def recording_platform() -> Iterator[tuple[str, list[bytes]]]:
-    """Accepts one upgrade (a correct 101) and keeps the request it came with."""
-    server = socket.create_server(("127.0.0.1", 0))
-    requests: list[bytes] = []
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.settimeout(3.0)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(4096)
-            requests.append(request)
-            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
-            assert key is not None
-            accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-            )
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.getsockname()[1]}", requests
-    finally:
-        thread.join(5)
-        server.close()
 
 
 def upgrade_request(target: str, **cli: object) -> tuple[str, dict[str, str]]:
     """Open one connection as the harness does; the request line and headers sent."""
-    with recording_platform() as (base, requests):
+    with upgrading_server() as (base, requests, _):
         settings = load_settings(cli={**split_target(base + target), **cli}, environ={})
         session = ClientSession(settings.session_settings(), MonotonicClock())
         conn = Connection(session)

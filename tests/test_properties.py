@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +27,7 @@ from harness.errors import HarnessError
 from harness.load.scenario import load_scenario
 from harness.nightly.baseline import load_baseline
 from harness.record.runfile import read_histograms, read_run_json, sample_files
+from tests.rundirs import T0, hdr, run_body
 
 # HARNESS_PROPERTY_EXAMPLES=2000 hunts longer (the suite's default keeps the file under 30 s).
 EXAMPLES = int(os.environ.get("HARNESS_PROPERTY_EXAMPLES", "60"))
@@ -292,39 +292,8 @@ def test_parse_range(text: Any) -> None:
 
 # -- run directories, baselines ---------------------------------------------------------------
 
-T0 = 1_790_000_000.0
-
-
-def _hdr() -> str:
-    h = HdrHistogram(1, 3_600_000_000, 3)
-    for v in range(100_000, 130_000, 1000):
-        h.record_value(v)
-    return h.encode().decode()
-
-
-HDR = _hdr()
-GOOD_RUN: dict[str, Any] = {
-    "schema_version": 2,
-    "run_id": "run",
-    "status": "complete",
-    "started": "2026-09-21T12:53:20+00:00",
-    "ended": "2026-09-21T12:53:30+00:00",
-    "planned_s": 10.0,
-    "actual_s": 10.0,
-    "scenario": "smoke",
-    "target": "ws://127.0.0.1:1",
-    "samples": {"local": {"file": "samples/local.csv", "rows": 30, "closed": True}},
-    "workers_lost": [],
-    "accounting": {
-        "total": {"started": 30, "completed": 30, "ready": 30, "failed": {}, "in_flight": 0},
-        "workers": {},
-    },
-    "health": {
-        "valid": True,
-        "reasons": [],
-        "processes": {"local": {"cpu_timeline": [[T0, 10.0]], "users_timeline": [[T0, 2]]}},
-    },
-}
+GOOD_RUN = run_body(rows=30)
+HDR = hdr(30)
 GOOD_HISTOGRAMS = {
     "schema_version": 2,
     "phases": {"ready": {"count": 30, "errors": {"dropped": 1}, "hdr": HDR}},

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import gc
-import hashlib
 import json
-import re
 import socket
 import ssl
 import subprocess
@@ -25,7 +22,7 @@ from harness.config import load_settings
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession, PhaseSample, SessionSettings, State
 from harness.transport import BufferedSocket, Connection, FrameError, classify
-from tests.conftest import ROOT, RunningPlatform, free_port
+from tests.conftest import ROOT, RunningPlatform, free_port, upgrading_server
 
 GEVENT_SCRIPT = """
 from gevent import monkey; monkey.patch_all()
@@ -268,41 +265,12 @@ def test_read_frame_refuses_reserved_bits_as_a_protocol_error(
     assert caught.value.close_code == 1002
 
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
 @contextlib.contextmanager
 def scripted_platform(script: bytes) -> Iterator[tuple[str, list[bytes]]]:
     """One connection: a correct 101, then `script` as is; yields the URL and what the
     client sent after its handshake (complete once the client has closed the socket)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    received: list[bytes] = []
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.settimeout(3.0)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(4096)
-            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
-            assert key is not None
-            accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script
-            )
-            with contextlib.suppress(OSError):
-                while data := conn.recv(65536):
-                    received.append(data)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.getsockname()[1]}/api/v1/ws/chat", received
-    finally:
-        thread.join(5)
-        server.close()
+    with upgrading_server(script) as (base, _, received):
+        yield f"{base}/api/v1/ws/chat", received
 
 
 def client_frames(data: bytes) -> list[tuple[int, bytes]]:

@@ -19,12 +19,14 @@ reports arrive, hence the explicit final message.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from locust.runners import (
 
 from harness.checks import number, whole
 from harness.config import Settings, load_settings, split_target
+from harness.crash import EXIT_CRASH, report_crash
 from harness.embedded import EmbeddedPlatform, admin_post, start_platform
 from harness.errors import HarnessError
 from harness.load.health import HealthMonitor
@@ -221,18 +224,34 @@ class Coordinator:
         else:
             gevent.signal_handler(signal.SIGINT, _interrupt_main, gevent.getcurrent())
         events = self.environment.events
-        events.test_start.add_listener(self.on_test_start)
-        events.test_stopping.add_listener(self.on_test_stopping)
-        events.test_stop.add_listener(self.on_test_stop)
-        events.quitting.add_listener(self.on_quitting)
+        events.test_start.add_listener(self._guarded(self.on_test_start))
+        events.test_stopping.add_listener(self._guarded(self.on_test_stopping))
+        events.test_stop.add_listener(self._guarded(self.on_test_stop))
+        events.quitting.add_listener(self._guarded(self.on_quitting))
         runner = self.runner
         if isinstance(runner, WorkerRunner):
-            events.report_to_master.add_listener(self.on_report_to_master)
-            runner.register_message("harness_run", self.on_run_message)
-            runner.register_message("harness_stop", self.on_stop_message, concurrent=True)
+            events.report_to_master.add_listener(self._guarded(self.on_report_to_master))
+            runner.register_message("harness_run", self._guarded(self.on_run_message))
+            runner.register_message(
+                "harness_stop", self._guarded(self.on_stop_message), concurrent=True
+            )
         elif isinstance(runner, MasterRunner):
-            events.worker_report.add_listener(self.on_worker_report)
-            runner.register_message("harness_final", self.on_final_message)
+            events.worker_report.add_listener(self._guarded(self.on_worker_report))
+            runner.register_message("harness_final", self._guarded(self.on_final_message))
+
+    def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
+        """A listener whose unexpected exception is one line and a traceback in a file (not
+        Locust's traceback on the console); the process then exits with EXIT_CRASH."""
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> None:
+            try:
+                handler(*args, **kwargs)
+            except Exception as exc:
+                report_crash("harness", exc)
+                self.environment.process_exit_code = EXIT_CRASH
+
+        return call
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -616,7 +635,10 @@ def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> 
     if env_file is None and Path(".env").is_file():
         env_file = Path(".env")
     return load_settings(
-        cli=cli, env_file=env_file, scenario=scenario.settings if scenario else None
+        cli=cli,
+        env_file=env_file,
+        scenario=scenario.settings if scenario else None,
+        scenario_file=f"{scenario.name}.toml" if scenario else None,
     )
 
 

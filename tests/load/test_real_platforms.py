@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from harness.launch import locust_command
-from tests.conftest import RunningPlatform, harness_env, run_harness
+from tests.conftest import ROOT, RunningPlatform, harness_env, run_harness
 from tests.test_probe import certificate  # noqa: F401  (a fixture)
 
 SECRETS = ("PASSW0RD-9", "tok-query-77", "Bearer-cred-5531", "cookie-val-4242", "deploy-key-long")
@@ -121,3 +124,37 @@ def test_a_rejected_command_leaves_no_run_directory_and_latest_where_it_was(
             (tmp_path / "reports" / "latest").resolve(),
         )
         assert after == before, args
+
+
+BROKEN_LOCUSTFILE = """
+from harness.load.coordinator import Coordinator
+from locustfile import *  # noqa: F403
+
+def broken(self, *args, **kwargs):
+    raise RuntimeError("a bug of ours, at ws://u:PASSW0RD-9@h")
+
+Coordinator.{method} = broken
+"""
+
+
+@pytest.mark.parametrize("method", ["on_test_stopping", "_create_record"])
+def test_a_bug_of_ours_under_locust_is_one_line_a_file_and_exit_3(
+    tmp_path: Path, fast_platform: RunningPlatform, method: str
+) -> None:
+    locustfile = tmp_path / "broken_locustfile.py"
+    locustfile.write_text(BROKEN_LOCUSTFILE.format(method=method))
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+         "--reports-dir", str(tmp_path / "reports"), "-u", "1", "-r", "1", "-t", "2s",
+         "--host", fast_platform.base],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=harness_env(PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if "internal error" in line]
+    assert len(lines) == 1 and "RuntimeError" in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "PASSW0RD-9" not in result.stderr
+    crash = Path(lines[0].rsplit("traceback in ", 1)[1].rstrip(")"))
+    assert "Traceback" in crash.read_text() and "PASSW0RD-9" not in crash.read_text()
+    crash.unlink()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,11 +27,12 @@ def inspect_page(page: Path, expression: str) -> dict[str, Any]:
     """Load `page`; return console errors, exceptions and the value of `expression`."""
     assert CHROMIUM, "chromium is not installed (make test installs it)"
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as it is removed
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             for _ in range(100):
@@ -43,7 +47,8 @@ def inspect_page(page: Path, expression: str) -> dict[str, Any]:
             ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=30)
             return _drive(ws, page, expression)
         finally:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the browser and its helpers
             proc.wait()
 
 

@@ -137,9 +137,7 @@ class Redactor:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.whole = frozenset(_remembered | env_secrets(environ))
-        self.inside = sorted(
-            (v for v in self.whole if len(v) >= MIN_INSIDE), key=len, reverse=True
-        )
+        self.inside = sorted((v for v in self.whole if len(v) >= MIN_INSIDE), key=len, reverse=True)
 
     def text(self, text: str) -> str:
         if text in self.whole:

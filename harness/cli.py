@@ -283,11 +283,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if len(token) < 16 or not all("!" <= c <= "~" for c in token):
         named = "--admin-token" if args.admin_token else "MIPTECH_ADMIN_TOKEN"
         raise HarnessError(f"{named}: needs 16 or more printable ASCII characters, no spaces")
+    profile = build_profile(args.profile, knobs)
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        profile=build_profile(args.profile, knobs),
-        rules=PlatformRules(tenant_id=args.tenant_id, auth_timeout_s=args.auth_timeout_ms / 1000),
+        profile=profile,
+        rules=PlatformRules(
+            tenant_id=args.tenant_id,
+            auth_timeout_s=args.auth_timeout_ms / 1000,
+            send_established=profile.send_established,  # the profile's knobs of the rules
+            send_done=profile.send_done,
+        ),
         endpoints=tuple(args.endpoints or (ENDPOINT,)),
         ground_truth_dir=args.ground_truth,
         seed=args.seed,

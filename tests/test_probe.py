@@ -108,6 +108,30 @@ def test_probe_needs_nothing_protocol_md_calls_optional(
     )
     body = json.loads(probe(p, "--json").stdout)
     assert body["ready"] and "chat_complete" in body["phases_ms"]
+    # ... and the frames really were absent (the knobs reach the platform's rules)
+    established, done = frames_of_one_chat(platform_factory("--profile", "fast"))
+    assert established and True in done  # the reference platform's default
+    assert frames_of_one_chat(p) == (False, {None})
+
+
+def frames_of_one_chat(p: RunningPlatform) -> tuple[bool, set[bool | None]]:
+    """(whether connection_established came, the `done` values of the reply's chunks)."""
+    from harness.config import load_settings
+    from harness.protocol import messages as m
+    from harness.protocol.clock import MonotonicClock
+    from harness.protocol.session import ClientSession
+    from harness.transport import Connection
+
+    events: list[object] = []
+    settings = load_settings(cli={"ws_url": p.base}, environ={})
+    session = ClientSession(settings.session_settings(), MonotonicClock())
+    conn = Connection(session, hook=lambda direction, item, at: events.append(item))
+    assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
+    conn.chat("hello")
+    conn.run_until(lambda: session.chats_in_flight == 0, 5)
+    conn.close()
+    established = any(isinstance(e, m.ConnectionEstablished) for e in events)
+    return established, {e.done for e in events if isinstance(e, m.AssistantChunk)}
 
 
 def test_discover_picks_by_priority_and_falls_back(

@@ -33,6 +33,7 @@ def test_probe_prints_the_connection_test_figures(
         "platform_init",
         "ready",
         "chat_first",
+        "chat_gap",  # the first gap between two chunks of the reply
         "chat_complete",
         "heartbeat",
     }

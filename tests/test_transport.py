@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import websocket
@@ -62,7 +62,7 @@ def test_fifty_concurrent_lifecycles_under_gevent(fast_platform: RunningPlatform
         by_phase.setdefault(phase, []).append(duration_us)
     assert {k: len(v) for k, v in by_phase.items()} == {
         "connect": 50, "auth_delay": 50, "platform_init": 50, "ready": 50,
-        "chat_first": 50, "chat_complete": 50,
+        "chat_first": 50, "chat_gap": 100, "chat_complete": 50,  # 3 chunks: 2 gaps
     }  # fmt: skip
     assert min(by_phase["auth_delay"]) >= 100_000
 
@@ -329,3 +329,35 @@ def test_a_framing_violation_fails_the_connection_with_its_close_code(
     assert session.failure == "protocol_error" and session.counters.protocol_errors == 1
     assert [int.from_bytes(p[:2], "big") for p in closes] == [code]  # one close, its code
     assert [(s.phase, s.error) for s in samples if not s.ok] == [("ready", "protocol_error")]
+
+
+def test_streamed_reply_phases_match_a_platforms_known_gaps(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
+    """The reference platform streams each reply's first chunk 30 ms after the chat and the
+    next ones 50 ms apart: chat_first and chat_gap p50 are within 1 ms of those."""
+    p = platform_factory(
+        "--profile", "fast", "--set", "chat_first_ms=30", "--set", "chat_chunk_gap_ms=50",
+        "--set", "chat_chunks=5",
+    )  # fmt: skip
+    settings = load_settings(cli={"ws_url": p.base}, environ={})
+    samples: list[PhaseSample] = []
+    session = ClientSession(settings.session_settings(), MonotonicClock(), samples.append)
+    conn = Connection(session)
+    assert conn.open(settings.session_url(session.session_id)) and conn.wait_ready()
+    for _ in range(8):
+        conn.chat("how do I reset my password?")
+        assert conn.run_until(lambda: session.chats_in_flight == 0, 5)
+    conn.close()
+
+    def p50_ms(phase: str) -> float:
+        values = sorted(s.duration_us for s in samples if s.phase == phase and s.ok)
+        return values[(len(values) + 1) // 2 - 1] / 1000  # nearest rank
+
+    assert sum(s.phase == "chat_gap" for s in samples) == 8 * 4
+    # the platform's own timers wake up to 1 ms late (epoll's millisecond timeouts): the first
+    # chunk comes 30-31 ms after the chat; the gaps' lateness cancels out
+    assert 0 <= p50_ms("chat_first") - 30 < 1.5, p50_ms("chat_first")
+    assert abs(p50_ms("chat_gap") - 50) < 1, p50_ms("chat_gap")
+    replies = [s for s in samples if s.phase == "chat_complete"]
+    assert {s.chunks for s in replies} == {5} and all(s.chars_per_s for s in replies)

@@ -52,6 +52,10 @@ class RunData:
     source: str  # "raw samples" or "merged histograms"
     excluded_warmup: int = 0
     missing: list[str] = field(default_factory=list)  # why the data cannot be the whole run
+    # Completed replies (raw samples only): chunks each, and its stream's characters per
+    # second after the first chunk (NaN for a reply of one chunk)
+    reply_chunks: np.ndarray = field(default_factory=lambda: np.empty(0))
+    reply_rates: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
@@ -99,6 +103,8 @@ def _from_samples(
                         error,
                         chunk["attempt"].to_numpy(),
                         session,
+                        _column(chunk, "chunks"),
+                        _column(chunk, "chars_per_s"),
                     )
                 )
         except (ValueError, OverflowError) as exc:
@@ -111,7 +117,7 @@ def _from_samples(
         if missing:
             return RunData(run_dir, run, {}, run_epoch(run) or 0.0, 0, 0, "raw samples", 0, missing)
         raise HarnessError(f"{run_dir}: the samples files hold no samples")
-    phase, start, duration, ok, error, attempt, session = (
+    phase, start, duration, ok, error, attempt, session, chunks, rates = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
     if not np.isfinite(start).all():
@@ -119,8 +125,8 @@ def _from_samples(
     t0 = run_epoch(run) or float(start.min())
     keep = start >= t0 + warmup_s
     excluded = int((~keep).sum())
-    phase, start, duration, ok, error, attempt, session = (
-        a[keep] for a in (phase, start, duration, ok, error, attempt, session)
+    phase, start, duration, ok, error, attempt, session, chunks, rates = (
+        a[keep] for a in (phase, start, duration, ok, error, attempt, session, chunks, rates)
     )
     error_names = np.array(sorted(error_codes, key=error_codes.__getitem__), dtype=object)
     phases = {}
@@ -138,10 +144,31 @@ def _from_samples(
             Counter(classes.tolist()),
         )
     chat = phase_codes.get("chat_complete", -1)
-    chatted = len(np.unique(session[(phase == chat) & (ok == 1)]))
+    replied = (phase == chat) & (ok == 1)
+    chatted = len(np.unique(session[replied]))
     connect = phase_codes.get("connect", -1)
     connected = int(((phase == connect) & (ok == 1) & (attempt == 0)).sum())
-    return RunData(run_dir, run, phases, t0, chatted, connected, "raw samples", excluded, missing)
+    replies = replied & ~np.isnan(chunks)
+    return RunData(
+        run_dir,
+        run,
+        phases,
+        t0,
+        chatted,
+        connected,
+        "raw samples",
+        excluded,
+        missing,
+        chunks[replies],
+        rates[replies],
+    )
+
+
+def _column(chunk: pd.DataFrame, name: str) -> np.ndarray:
+    """A float column of the chunk; NaN throughout when the file has none (version 1)."""
+    if name in chunk.columns:
+        return chunk[name].to_numpy(dtype=np.float64)
+    return np.full(len(chunk), np.nan)
 
 
 def _codes(column: pd.Series, table: dict[str, int]) -> np.ndarray:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from harness.analysis.benchmarks import Benchmarks, Check
 from harness.analysis.rundata import RunData
-from harness.analysis.stats import samples_needed, stat_percent, statistic
+from harness.analysis.stats import percentile, samples_needed, stat_percent, statistic
 from harness.record.results import NEGATIVE_DURATION
 from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order
 
@@ -192,6 +194,7 @@ def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
             "lost": acct.get("lost", 0),
             "reconnects": acct.get("reconnects"),
         },
+        "replies": replies(data),
         "protocol_violations": acct.get("protocol_violations", {}),
         "harness_errors": acct.get("harness_errors", {}),
         "health": {
@@ -208,6 +211,26 @@ def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
             "excluded_warmup_samples": data.excluded_warmup,
             "benchmarks": bench.source,
         },
+    }
+
+
+def replies(data: RunData) -> dict[str, Any]:
+    """Completed replies: chunks per reply, and the stream's characters per second after its
+    first chunk (nearest rank; p5 is the slow end). Raw samples only."""
+    chunks = np.sort(data.reply_chunks)
+    rates = np.sort(data.reply_rates[~np.isnan(data.reply_rates)])
+
+    def figures(values: np.ndarray, ps: tuple[float, ...], whole: bool) -> dict[str, Any]:
+        def one(p: float) -> float | int:
+            value = percentile(values, p)
+            return int(value) if whole else round(value, 1)
+
+        return {f"p{p:g}": one(p) if len(values) else None for p in ps}
+
+    return {
+        "count": len(chunks),
+        "chunks": figures(chunks, (50, 95, 100), whole=True),
+        "chars_per_s": figures(rates, (5, 50, 95), whole=False),
     }
 
 

@@ -129,7 +129,8 @@ class PlatformSession:
     def reply_frames(self, message_id: str, content: str, chunks: int) -> list[str]:
         """typing, `chunks` assistant frames (the last with done: true), stop_typing."""
         words = f"Reply to: {content[:200]}".split(" ")
-        parts = [" ".join(words[i::chunks]) for i in range(chunks)]
+        size = -(-len(words) // chunks)  # consecutive words, as a stream of tokens comes
+        parts = [" ".join(words[i * size : (i + 1) * size]) for i in range(chunks)]
         frames = [m.encode(MessageType.TYPING, {})]
         for i, part in enumerate(parts):
             data: dict[str, object] = {

@@ -53,7 +53,8 @@ class Phase(StrEnum):
     AUTH_DELAY = "auth_delay"
     PLATFORM_INIT = "platform_init"
     READY = "ready"
-    CHAT_FIRST = "chat_first"
+    CHAT_FIRST = "chat_first"  # send -> first reply chunk: the time to first token
+    CHAT_GAP = "chat_gap"  # between consecutive chunks of one reply: inter-token latency
     CHAT_COMPLETE = "chat_complete"
     HEARTBEAT = "heartbeat"
     RECONNECT = "reconnect"  # connection lost -> READY again (added by the harness)
@@ -68,6 +69,11 @@ class PhaseSample:
     ok: bool
     error: str | None = None
     attempt: int = 0  # which connection of the session: 0 first, n the n-th reconnect
+    # A completed reply (chat_complete): its chunks, and characters per second of its
+    # stream after the first chunk (None for a stream of no measurable time: one chunk, or
+    # chunks that arrived together)
+    chunks: int | None = None
+    chars_per_s: float | None = None
 
 
 PhaseSink = Callable[[PhaseSample], None]
@@ -115,6 +121,9 @@ class SessionSettings:
 class _Chat:
     sent_at: float
     first_at: float | None = None
+    last_at: float = 0.0  # the latest chunk
+    chunks: int = 0
+    chars_after_first: int = 0
 
 
 # Platform error codes that answer a chat rather than the connection.
@@ -458,7 +467,13 @@ class ClientSession:
             raise RuntimeError(f"expected state {state}, session is {self.state}")
 
     def _sample(
-        self, phase: str, start: float, end: float, error: ErrorClass | None = None
+        self,
+        phase: str,
+        start: float,
+        end: float,
+        error: ErrorClass | None = None,
+        chunks: int | None = None,
+        rate: float | None = None,
     ) -> None:
         self.on_phase(
             PhaseSample(
@@ -469,6 +484,8 @@ class ClientSession:
                 error is None,
                 None if error is None else str(error),
                 self._connections - 1,
+                chunks,
+                rate,
             )
         )
 
@@ -540,6 +557,11 @@ class ClientSession:
         if chat.first_at is None:
             chat.first_at = now
             self._sample(Phase.CHAT_FIRST, chat.sent_at, now)
+        else:
+            self._sample(Phase.CHAT_GAP, chat.last_at, now)
+            chat.chars_after_first += len(event.content)
+        chat.last_at = now
+        chat.chunks += 1
         if event.done:
             self._finish_chat(message_id, now)
 
@@ -556,7 +578,9 @@ class ClientSession:
 
     def _finish_chat(self, message_id: str, now: float) -> None:
         chat = self._chats.pop(message_id)
-        self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now)
+        stream_s = chat.last_at - chat.first_at if chat.first_at is not None else 0.0
+        rate = round(chat.chars_after_first / stream_s, 1) if stream_s > 0 else None
+        self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, chunks=chat.chunks, rate=rate)
 
     def _on_pong(self, event: m.Pong, now: float) -> None:
         if not self._pings:

@@ -61,6 +61,8 @@ class SampleWriter:
                     s.error or "",
                     s.attempt,
                     worker,
+                    "" if s.chunks is None else s.chunks,
+                    "" if s.chars_per_s is None else s.chars_per_s,
                 )
                 for s in samples
             )
@@ -153,12 +155,17 @@ DTYPES = {
     "ok": "int8",
     "error": "category",
     "attempt": "int32",
+    "chunks": "float64",  # empty (NaN) but on completed replies
+    "chars_per_s": "float64",
 }
+READ = frozenset(SAMPLE_FIELDS) - {"worker"}
+REQUIRED = frozenset(SAMPLE_FIELDS[:7])  # a version 1 file has no more
 
 
 def read_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """The file's whole rows, in chunks (session_id, phase, start, duration_us, ok, error,
-    attempt). A half-written last line is left out. Raises ValueError for a corrupt file."""
+    """The file's whole rows, in chunks (every column but worker; a version 1 file has no
+    chunks and chars_per_s). A half-written last line is left out. Raises ValueError for a
+    corrupt file."""
     length = _complete_length(path)
     if length == 0:
         return
@@ -167,12 +174,17 @@ def read_chunks(path: Path) -> Iterator[pd.DataFrame]:
         try:
             reader = pd.read_csv(
                 head,
-                usecols=list(SAMPLE_FIELDS[:7]),
+                usecols=lambda column: column in READ,
                 dtype=DTYPES,
                 keep_default_na=False,
+                na_values={"chunks": [""], "chars_per_s": [""]},
                 chunksize=CHUNK_ROWS,
             )
-            yield from reader
+            for chunk in reader:
+                missing = REQUIRED - set(chunk.columns)
+                if missing:
+                    raise ValueError(f"no column {', '.join(sorted(missing))}")
+                yield chunk
         except pd.errors.EmptyDataError:
             return
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -14,9 +14,23 @@ def phase_order(phase: str) -> tuple[int, str]:
     return (PHASES.index(phase) if phase in PHASES else len(PHASES), phase)
 
 
-SAMPLE_FIELDS = ("session_id", "phase", "start", "duration_us", "ok", "error", "attempt", "worker")
+SAMPLE_FIELDS = (
+    "session_id",
+    "phase",
+    "start",
+    "duration_us",
+    "ok",
+    "error",
+    "attempt",
+    "worker",
+    "chunks",
+    "chars_per_s",
+)
 """Columns of samples/<worker>.csv: start in epoch seconds, duration in integer µs, ok 0/1,
-error the error class of a failed phase, attempt 0 for a session's first connection."""
+error the error class of a failed phase, attempt 0 for a session's first connection; on a
+completed reply (chat_complete) its chunks and the characters per second of its stream after
+the first chunk (empty elsewhere, and for a stream of no measurable time: one chunk, or
+chunks that arrived together)."""
 
 PERCENTILE_RULE = (
     "nearest rank: the p-th percentile of n values is the value at rank ceil(p/100*n); "
@@ -26,8 +40,8 @@ PERCENTILE_RULE = (
 
 RUN_JSON = 2
 HISTOGRAMS_JSON = 2
-SAMPLES_CSV = 1
-SUMMARY_JSON = 2
+SAMPLES_CSV = 2
+SUMMARY_JSON = 3
 
 FORMATS: dict[str, dict[int, str]] = {
     "run.json": {
@@ -44,13 +58,16 @@ FORMATS: dict[str, dict[int, str]] = {
         2: "unchanged content; the percentile rule readers apply is nearest rank",
     },
     "samples/<worker>.csv": {
-        1: "first version: " + ", ".join(SAMPLE_FIELDS),
+        1: "first version: " + ", ".join(SAMPLE_FIELDS[:8]),
+        2: "chunks and chars_per_s of each completed reply; the chat_gap phase",
     },
     "summary.json": {
         1: "first version: verdict, phases, checks, error_budgets, lifecycles, health",
         2: "status, planned_s, actual_s, partial and lost_workers; an error budget row for "
         "every failed class (status unbudgeted when the table has none, op); "
         "lifecycles.lost; protocol_violations and harness_errors",
+        3: "replies: count, chunks per reply (p50, p95, p100) and the stream's characters "
+        "per second after its first chunk (p5, p50, p95); the chat_gap phase",
     },
 }
 

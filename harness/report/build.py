@@ -49,6 +49,12 @@ def write_report(
         ),
         ("Errors by class over time", "", plots.errors_over_time(data)),
         (
+            "Streamed replies",
+            "chat_first is the time to the first chunk, chat_gap every gap between two chunks "
+            "of a reply; here the chunks of each reply and its stream's rate.",
+            plots.replies(data),
+        ),
+        (
             "Lifecycle funnel",
             "started → connected → ready → chatted → completed",
             plots.funnel(summary["lifecycles"]),

@@ -126,6 +126,20 @@ def markdown(summary: dict[str, Any]) -> str:
         + ". "
         f"Harness health: {'valid' if h['valid'] else 'INVALID'} (loop lag p99 "
         f"{h['loop_lag_p99_ms']} ms, CPU max {h['cpu_max_pct']} %).",
+        *_replies_lines(summary.get("replies")),
         "",
     ]
     return "\n".join(lines)
+
+
+def _replies_lines(replies: dict[str, Any] | None) -> list[str]:
+    """One line on the streamed replies, when there were any."""
+    if not replies or not replies.get("count"):
+        return []
+    chunks, rate = replies["chunks"], replies["chars_per_s"]
+    return [
+        "",
+        f"Replies: {replies['count']}, chunks per reply p50 {chunks['p50']} (max "
+        f"{chunks['p100']}); stream rate after the first chunk p50 {rate['p50']} chars/s, "
+        f"slowest 5 % under {rate['p5']}.",
+    ]

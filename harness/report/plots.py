@@ -85,7 +85,15 @@ def _series(
 def over_time(data: RunData, users: list[list[float]]) -> bytes | None:
     phases = [
         p
-        for p in ("ready", "platform_init", "chat_complete", "heartbeat", "reconnect")
+        for p in (
+            "ready",
+            "platform_init",
+            "chat_first",
+            "chat_gap",
+            "chat_complete",
+            "heartbeat",
+            "reconnect",
+        )
         if p in data.phases and len(data.phases[p].ok_start)
     ]
     if not phases:
@@ -154,6 +162,30 @@ def reconnects(data: RunData) -> bytes | None:
     right.bar(np.arange(len(counts)) + seconds.min(), counts, width=0.9, color="#4dabf7")
     right.set_title(f"sessions back per second (peak {counts.max()})", fontsize=9, loc="left")
     right.set_xlabel("seconds since the run started", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def replies(data: RunData) -> bytes | None:
+    """Streamed replies: chunks per reply, and how fast each stream ran after its first
+    chunk (characters per second)."""
+    if not len(data.reply_chunks):
+        return None
+    rates = np.sort(data.reply_rates[~np.isnan(data.reply_rates)])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.6))
+    chunks = data.reply_chunks.astype(int)
+    counts = np.bincount(chunks)
+    left.bar(np.arange(len(counts)), counts, width=0.8, color="#495057")
+    left.set_title(f"chunks per reply ({len(chunks)} replies)", fontsize=9, loc="left")
+    left.set_xlabel("chunks", fontsize=8)
+    if len(rates):
+        right.hist(rates, bins=40, color="#4dabf7")
+        _percentile_lines(right, rates)
+        right.legend(fontsize=7)
+    right.set_title("stream rate after the first chunk", fontsize=9, loc="left")
+    right.set_xlabel("characters per second", fontsize=8)
     for ax in (left, right):
         ax.tick_params(labelsize=7)
     fig.tight_layout()

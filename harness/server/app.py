@@ -326,9 +326,9 @@ class ReferencePlatform:
         )
         await ws.send(typing)
         for i, chunk in enumerate(chunks):
-            gap_ms = p.chat_first_ms if i == 0 else p.chat_chunk_gap_ms
-            if gap_ms:
-                await asyncio.sleep(gap_ms / 1000)
+            wait = p.chat_first_ms / 1000 if i == 0 else p.draw_gap(self.rng)
+            if wait:
+                await asyncio.sleep(wait)
             if i == len(chunks) - 1:
                 self.truth.record(
                     session.session_id, "reply_done", self.clock.now(), chat.message_id

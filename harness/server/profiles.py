@@ -8,6 +8,7 @@ A profile says how long things take and which faults happen; the rule book
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass
 from enum import Enum
@@ -36,7 +37,8 @@ class Profile:
     server_error_rate: float = 0.0  # fraction closed with 1011 after auth
     chat_first_ms: float = 0.0  # chat received -> first assistant chunk
     chat_chunks: int = 3
-    chat_chunk_gap_ms: float = 0.0
+    chat_chunk_gap_ms: float = 0.0  # between a reply's chunks: the median
+    chat_chunk_gap_sigma: float = 0.0  # ... spread (log-normal sigma; 0: every gap the same)
     send_established: bool = True
     send_done: bool = True
 
@@ -51,6 +53,14 @@ class Profile:
             return Fate.SERVER_ERROR, seconds
         return Fate.READY, seconds
 
+    def draw_gap(self, rng: random.Random) -> float:
+        """Seconds between two chunks of a reply: log-normal around the median, as token
+        streams are (mostly steady, now and then a long pause), at most 20 medians."""
+        gap = self.chat_chunk_gap_ms
+        if self.chat_chunk_gap_sigma and gap:
+            gap = min(gap * math.exp(rng.gauss(0.0, self.chat_chunk_gap_sigma)), 20 * gap)
+        return gap / 1000
+
 
 PROFILES = {
     # The document's table: platform init 300-500 ms, p50 about 400, p95 at or under 500.
@@ -63,6 +73,7 @@ PROFILES = {
         chat_first_ms=150,
         chat_chunks=4,
         chat_chunk_gap_ms=40,
+        chat_chunk_gap_sigma=0.5,
     ),
     # No injected delays: for measuring the harness itself.
     "fast": Profile("fast"),
@@ -78,6 +89,7 @@ PROFILES = {
         chat_first_ms=400,
         chat_chunks=4,
         chat_chunk_gap_ms=120,
+        chat_chunk_gap_sigma=0.8,
     ),
 }
 
@@ -96,7 +108,8 @@ def _convert(name: str, kind: type, text: str) -> object:
         value = kind(text)
     except ValueError:
         raise ConfigError(f"profile knob {name}: {text!r} is not a {kind.__name__}") from None
-    high = 1 if name.endswith("_rate") else MAX_MS if name.endswith("_ms") else None
+    highs = {"_rate": 1, "_ms": MAX_MS, "_sigma": 3}  # sigma 3: a gap 20x the median is 1 in 6
+    high = next((h for end, h in highs.items() if name.endswith(end)), None)
     problem = range_problem(value, 0, high) if isinstance(value, int | float) else None
     if problem:
         raise ConfigError(f"profile knob {name}: {text!r} {problem}")

@@ -50,3 +50,13 @@ def test_custom_file_and_units(tmp_path: Path) -> None:
         ("p99", "<=", 2000.0),
         ("p50", "<", 900.0),
     ]
+
+
+def test_a_table_may_check_the_gaps_of_streamed_replies(tmp_path: Path) -> None:
+    table = tmp_path / "gaps.toml"
+    table.write_text('[phases.chat_gap]\nchecks = ["p99 < 250ms", "p50 <= 60ms"]\n')
+    checks = load_benchmarks(table).checks
+    assert [(c.phase, c.stat, c.limit_ms) for c in checks] == [
+        ("chat_gap", "p99", 250.0),
+        ("chat_gap", "p50", 60.0),
+    ]

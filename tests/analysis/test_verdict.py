@@ -249,3 +249,25 @@ def test_a_clock_that_went_backwards_makes_the_run_invalid() -> None:
     s = summarise(data, load_benchmarks())
     assert s["verdict"] == "invalid"
     assert any("2 phase samples ended before they began" in r for r in s["reasons"])
+
+
+def test_replies_are_summarised_by_nearest_rank() -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from harness.analysis.rundata import RunData
+    from harness.analysis.verdict import replies
+
+    data = RunData(Path("."), {}, {}, 0.0, 0, 0, "raw samples")
+    assert replies(data) == {
+        "count": 0,
+        "chunks": {"p50": None, "p95": None, "p100": None},
+        "chars_per_s": {"p5": None, "p50": None, "p95": None},
+    }
+    data.reply_chunks = np.array([4.0] * 18 + [1.0, 9.0])
+    data.reply_rates = np.array([float(r) for r in range(100, 1900, 100)] + [np.nan, 1900.0])
+    summary = replies(data)
+    assert summary["count"] == 20
+    assert summary["chunks"] == {"p50": 4, "p95": 4, "p100": 9}
+    assert summary["chars_per_s"] == {"p5": 100.0, "p50": 1000.0, "p95": 1900.0}  # of 19

@@ -157,8 +157,8 @@ def test_one_byte_segments_make_a_whole_sane_lifecycle() -> None:
     assert run.ready and run.failed() == [] and s.state is State.DISCONNECTED
     phases = [x.phase for x in run.samples]
     assert phases == [
-        "connect", "auth_delay", "platform_init", "ready", "chat_first", "chat_complete",
-        "heartbeat",
+        "connect", "auth_delay", "platform_init", "ready", "chat_first", "chat_gap",
+        "chat_complete", "heartbeat",
     ]  # fmt: skip
     us = {x.phase: x.duration_us for x in run.samples}
     assert us["connect"] > 50_000  # ~130 bytes of 101, one segment each
@@ -204,7 +204,7 @@ def test_the_command_serves_many_connections_at_once() -> None:
         for thread in threads:
             thread.join(10)
         assert len(runs) == 20 and all(r.ready and r.failed() == [] for r in runs)
-        assert all(len(r.samples) == 7 for r in runs)
+        assert all(len(r.samples) == 8 for r in runs)  # a reply of 2 chunks: 1 gap
     finally:
         process.terminate()
         process.wait(5)

@@ -11,6 +11,7 @@ per worker.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -187,8 +188,8 @@ def data_rows(path: Path) -> int:
 
 
 def sample_workers(path: Path) -> set[str]:
-    lines = path.read_text().splitlines()[1:]
-    return {line.rsplit(",", 1)[1] for line in lines if line}
+    with path.open(newline="") as f:
+        return {row["worker"] for row in csv.DictReader(f)}
 
 
 @dataclass

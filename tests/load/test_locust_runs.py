@@ -106,10 +106,17 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
         "platform_init",
         "ready",
         "chat_first",
+        "chat_gap",
         "chat_complete",
     } <= set(phases)
     assert all(p["errors"] == 0 for p in phases.values()), phases
     assert phases["chat_complete"]["count"] >= 2 * run["accounting"]["total"]["completed"]
+    # the fast profile streams 3 chunks a reply: 2 gaps each, and every reply has its chunks
+    assert phases["chat_gap"]["count"] >= 2 * phases["chat_complete"]["count"]
+    replies = [r for r in raw_rows(run_dir) if r["phase"] == "chat_complete"]
+    assert {r["chunks"] for r in replies} == {"3"}
+    # no injected gaps: chunks often share one read, a stream of no measurable time: no rate
+    assert all(r["chars_per_s"] == "" or float(r["chars_per_s"]) > 0 for r in replies)
     assert_raw_agrees_with_histograms(run_dir)
     assert "WS       ready" in result.stderr  # Locust's own table shows the phases live
     # Locust started the 10 users in one batch; their first connects are spread over ~1 s,

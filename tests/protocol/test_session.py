@@ -111,7 +111,11 @@ def test_user_messages_queue_until_ready_and_are_timed_from_their_send() -> None
     assert s.metrics()["queuedMessages"] == 0
     s.receive(chunk(message_id, False), d.at(0.2))
     s.receive(chunk(message_id, True), d.at(0.1))
-    assert d.phases()[-2:] == [("chat_first", 200_000, None), ("chat_complete", 300_000, None)]
+    assert d.phases()[-3:] == [
+        ("chat_first", 200_000, None),
+        ("chat_gap", 100_000, None),
+        ("chat_complete", 300_000, None),
+    ]
 
 
 def test_queue_limit_drops_and_counts_overflow() -> None:
@@ -219,7 +223,9 @@ def test_chats_are_matched_by_in_reply_to_and_interleave() -> None:
     assert chat == [
         ("chat_first", 20_000, None),  # b
         ("chat_first", 40_000, None),  # a
+        ("chat_gap", 10_000, None),  # a: its own chunks, whatever came in between
         ("chat_complete", 50_000, None),  # a
+        ("chat_gap", 30_000, None),  # b
         ("chat_complete", 50_000, None),  # b
     ]
     assert s.chats_in_flight == 0
@@ -237,6 +243,7 @@ def test_a_platform_without_done_completes_at_stop_typing() -> None:
     s.receive(m.encode("stop_typing", {}), d.at(0.05))
     assert [p for p in d.phases() if p[0].startswith("chat")] == [
         ("chat_first", 110_000, None),
+        ("chat_gap", 100_000, None),
         ("chat_complete", 260_000, None),
     ]
 
@@ -294,6 +301,7 @@ def test_a_chunk_naming_no_chat_in_flight_is_stray_and_never_answers_another(
     s.receive(chunk(a, True), d.at(0.1))
     assert [p for p in d.phases() if p[0].startswith("chat")] == [
         ("chat_first", 200_000, None),
+        ("chat_gap", 100_000, None),
         ("chat_complete", 300_000, None),
     ]
     s.receive(chunk(a, True), d.at(0.1))  # a's reply again, once complete: stray too
@@ -622,3 +630,37 @@ def test_typing_indicators_go_out_at_once() -> None:
     d.session.send_typing(True)
     d.session.send_typing(False)
     assert [k for k, _ in d.sent()] == ["typing", "stop_typing"]
+
+
+def test_a_streamed_reply_times_its_first_chunk_every_gap_and_its_rate() -> None:
+    """chat_first is the time to first token, chat_gap each inter-chunk gap; the completed
+    reply carries its chunks and characters per second after the first chunk."""
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    a = s.send_chat("a")
+
+    def part(text: str, done: bool) -> str:
+        data = {"role": "assistant", "content": text, "in_reply_to": a, "done": done}
+        return m.encode("chat_message", data)
+
+    s.receive(part("Hello", False), d.at(0.25))
+    s.receive(part(" there,", False), d.at(0.04))
+    s.receive(part(" how can I help", False), d.at(0.06))
+    s.receive(part("?", True), d.at(0.1))
+    assert [p for p in d.phases() if p[0].startswith("chat")] == [
+        ("chat_first", 250_000, None),
+        ("chat_gap", 40_000, None),
+        ("chat_gap", 60_000, None),
+        ("chat_gap", 100_000, None),
+        ("chat_complete", 450_000, None),
+    ]
+    complete = d.samples[-1]
+    assert complete.chunks == 4
+    assert complete.chars_per_s == round(len(" there, how can I help?") / 0.2, 1)
+    single = s.send_chat("b")
+    s.receive(
+        m.encode("chat_message", {"content": "ok", "in_reply_to": single, "done": True}),
+        d.at(0.1),
+    )
+    assert (d.samples[-1].chunks, d.samples[-1].chars_per_s) == (1, None)  # no stream

@@ -1,5 +1,6 @@
 """Samples files: rows reach the OS at every flush, are counted, and read back whole."""
 
+import json
 import socket
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def test_rows_are_on_disk_after_each_write_and_counted(tmp_path: Path) -> None:
     writer.write(samples(2), "w/1")
     writer.close()
     status = writer.status()
-    assert status.pop("host") == socket.gethostname() and status.pop("schema_version") == 1
+    assert status.pop("host") == socket.gethostname() and status.pop("schema_version") == 2
     assert status == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
     assert rows_in(writer.path) == 5
 
@@ -91,3 +92,19 @@ def test_a_closed_writer_resumes_appending_for_the_next_test(tmp_path: Path) -> 
     writer.write(samples(3), "w")
     writer.close()
     assert writer.status()["rows"] == 5 and rows_in(writer.path) == 5
+
+
+def test_a_version_1_file_without_reply_columns_still_reads(tmp_path: Path) -> None:
+    from harness.analysis.rundata import load_run
+    from tests.rundirs import T0, run_body
+
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps(run_body(rows=3)))
+    (run / "samples" / "local.csv").write_text(
+        "session_id,phase,start,duration_us,ok,error,attempt,worker\n"
+        + "".join(f"s{i},chat_complete,{T0 + i},{1000 + i},1,,0,local\n" for i in range(3))
+    )
+    data = load_run(run)
+    assert data.phases["chat_complete"].count == 3
+    assert len(data.reply_chunks) == 0 and data.chatted == 3

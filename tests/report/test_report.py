@@ -37,7 +37,7 @@ def test_documented_profile_passes(documented_run: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("verdict: PASS")
     summary = json.loads((documented_run / "summary.json").read_text())
-    assert summary["verdict"] == "pass" and summary["schema_version"] == 2
+    assert summary["verdict"] == "pass" and summary["schema_version"] == 3
     assert set(summary["phases"]["ready"]) >= {
         "count",
         "errors",

@@ -50,3 +50,16 @@ def test_fast_profile_has_no_delays_and_knobs_override() -> None:
 def test_bad_profiles_and_knobs(name: str, knobs: dict[str, str], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         build_profile(name, knobs)
+
+
+def test_chunk_gaps_are_fixed_or_log_normal_around_their_median() -> None:
+    import statistics
+
+    fixed = build_profile("fast", {"chat_chunk_gap_ms": "50"})
+    assert {fixed.draw_gap(random.Random(1)) for _ in range(20)} == {0.05}
+    spread = build_profile("fast", {"chat_chunk_gap_ms": "40", "chat_chunk_gap_sigma": "0.5"})
+    rng = random.Random(7)
+    gaps = [spread.draw_gap(rng) for _ in range(4000)]
+    assert abs(statistics.median(gaps) - 0.040) < 0.002  # the median is the knob
+    assert max(gaps) <= 20 * 0.040 and min(gaps) > 0
+    assert statistics.quantiles(gaps, n=100)[98] > 2 * 0.040  # a tail, as token streams have

@@ -175,10 +175,11 @@ def replies(data: RunData) -> bytes | None:
         return None
     rates = np.sort(data.reply_rates[~np.isnan(data.reply_rates)])
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.6))
-    chunks = data.reply_chunks.astype(int)
-    counts = np.bincount(chunks)
-    left.bar(np.arange(len(counts)), counts, width=0.8, color="#495057")
-    left.set_title(f"chunks per reply ({len(chunks)} replies)", fontsize=9, loc="left")
+    chunks, counts = np.unique(data.reply_chunks.astype(int), return_counts=True)
+    left.bar(chunks, counts, width=0.8, color="#495057")
+    left.set_xticks(chunks if len(chunks) <= 12 else chunks[:: len(chunks) // 12 + 1])
+    left.set_xlim(chunks[0] - 1.5, chunks[-1] + 1.5)
+    left.set_title(f"chunks per reply ({counts.sum()} replies)", fontsize=9, loc="left")
     left.set_xlabel("chunks", fontsize=8)
     if len(rates):
         right.hist(rates, bins=40, color="#4dabf7")

@@ -241,15 +241,19 @@ class Coordinator:
 
     def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
         """A listener whose unexpected exception is one line and a traceback in a file (not
-        Locust's traceback on the console); the process then exits with EXIT_CRASH."""
+        Locust's traceback on the console); the run stops at once (lifecycles that nobody
+        records or ships are no measurement) and the process exits with EXIT_CRASH."""
 
         @functools.wraps(handler)
         def call(*args: Any, **kwargs: Any) -> None:
             try:
                 handler(*args, **kwargs)
             except Exception as exc:
-                report_crash("harness", exc)
-                self.environment.process_exit_code = EXIT_CRASH
+                if self.environment.process_exit_code != EXIT_CRASH:  # the first one says it
+                    report_crash("harness", exc)
+                self._stop_run(
+                    f"an internal error of the harness ({type(exc).__name__})", EXIT_CRASH
+                )
 
         return call
 
@@ -347,11 +351,16 @@ class Coordinator:
 
     def abort(self, why: str) -> None:
         """The run cannot go on (the disk is full): one line, stop, exit code 2."""
+        if not self.aborted:
+            say_error(f"{why}; stopping the run (what was written stays)")
+            self._stop_run(why, 2)
+
+    def _stop_run(self, why: str, exit_code: int) -> None:
+        """Stop now (once), recording why: what follows could not be trusted or kept."""
         if self.aborted:
             return
         self.aborted = why
-        say_error(f"{why}; stopping the run (what was written stays)")
-        self.environment.process_exit_code = 2
+        self.environment.process_exit_code = exit_code
         if self.record is not None:
             self.record.stopping(why)
         if not self.finishing:
@@ -543,11 +552,12 @@ class Coordinator:
     def _finish(self) -> None:
         runner, record, ctx = self.runner, self.record, self.ctx
         assert record is not None
-        if self.tests == 0:  # the web UI closed before any test: there was no run
+        if self.tests == 0:  # the web UI closed before any test, or test_start failed
             if self.platform is not None:
                 self.platform.stop()
             record.discard()
-            print("harness: no test ran; nothing was recorded", flush=True)
+            why = "the run stopped before it measured" if self.aborted else "no test ran"
+            print(f"harness: {why}; nothing was recorded", flush=True)
             return
         if runner.state in MEASURING:  # not the planned end: a signal, the web UI
             record.stopping("stopped by a signal or the web UI before its planned end")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -158,3 +159,26 @@ def test_a_bug_of_ours_under_locust_is_one_line_a_file_and_exit_3(
     crash = Path(lines[0].rsplit("traceback in ", 1)[1].rstrip(")"))
     assert "Traceback" in crash.read_text() and "PASSW0RD-9" not in crash.read_text()
     crash.unlink()
+
+
+def test_a_bug_of_ours_at_test_start_stops_the_run_at_once_and_records_nothing(
+    tmp_path: Path, fast_platform: RunningPlatform
+) -> None:
+    """Lifecycles nobody records are no measurement: the run stops, it does not go on for
+    its planned 30 s only to be thrown away."""
+    locustfile = tmp_path / "broken_locustfile.py"
+    locustfile.write_text(BROKEN_LOCUSTFILE.format(method="on_test_start"))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+         "--reports-dir", str(tmp_path / "reports"), "-u", "2", "-r", "2", "-t", "30s",
+         "--host", fast_platform.base],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=harness_env(PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert result.returncode == 3 and time.monotonic() - started < 15, result.stderr[-2000:]
+    assert "the run stopped before it measured; nothing was recorded" in result.stdout
+    assert list((tmp_path / "reports" / "runs").iterdir()) == []
+    assert not (tmp_path / "reports" / "latest").exists()
+    crash = result.stderr.split("traceback in ", 1)[1].split(")", 1)[0]
+    Path(crash).unlink()

@@ -24,8 +24,8 @@ from dotenv import dotenv_values
 from harness import redact
 from harness.checks import range_problem, read_text
 from harness.errors import ConfigError
-from harness.headers import parse_headers, secret_parts
-from harness.protocol.messages import ENDPOINT
+from harness.headers import header_secrets, parse_headers
+from harness.protocol.messages import ENDPOINT, QUERY_KEYS
 from harness.protocol.session import SessionSettings
 
 
@@ -307,12 +307,10 @@ def load_settings(
             sources[name] = source
             named[name] = where
     settings = Settings(**chosen, sources=sources)
-    for header, value in settings.headers:
-        if redact.is_secret_header(header):
-            redact.remember(*secret_parts(header, value))
+    redact.remember(*header_secrets(settings.headers))
     redact.remember_url(settings.ws_url)
     query = urlsplit(settings.ws_url).query
-    taken = sorted({k for k, _ in parse_qsl(query, keep_blank_values=True)} & QUERY_OWN)
+    taken = sorted({k for k, _ in parse_qsl(query, keep_blank_values=True)} & QUERY_KEYS)
     if taken:
         raise ConfigError(
             f"setting {named['ws_url']}: its query sets {', '.join(taken)}, which the harness "
@@ -340,9 +338,6 @@ def origin_of(url: str) -> str:
     default = {"http": 80, "https": 443}.get(parts.scheme)
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
-
-
-QUERY_OWN = frozenset({"tenant_id", "session_id"})  # the document's query: the harness's own
 
 
 def _shown(name: str, raw: object) -> str:

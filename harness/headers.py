@@ -63,12 +63,24 @@ def parse_headers(raw: object) -> Headers:
     return tuple(headers)
 
 
-def secret_parts(name: str, value: str) -> tuple[str, ...]:
-    """What of a header's value is secret: all of it, and the parts a platform might echo
-    alone: an Authorization's credentials after its scheme, each cookie's value."""
-    parts = [value]
-    if name.lower() in ("authorization", "proxy-authorization") and " " in value.strip():
-        parts.append(value.strip().split(None, 1)[1])
-    if name.lower() == "cookie":
-        parts += [c.partition("=")[2].strip() for c in value.split(";")]
-    return tuple(p for p in parts if p)
+SECRET_HEADER = re.compile(
+    r"^(proxy-)?authorization$|^cookie$|key|token|secret|auth|session|passw|credential|signature",
+    re.IGNORECASE,
+)
+"""Headers whose values are credentials; the others (a version, a subprotocol) are not."""
+
+
+def header_secrets(headers: Headers) -> list[str]:
+    """What of the credential headers' values is secret: all of each, and the parts a
+    platform might echo alone: an Authorization's credentials after its scheme, each
+    cookie's value."""
+    secrets = []
+    for name, value in headers:
+        if not SECRET_HEADER.search(name):
+            continue
+        secrets.append(value)
+        if name.lower() in ("authorization", "proxy-authorization") and " " in value.strip():
+            secrets.append(value.strip().split(None, 1)[1])
+        if name.lower() == "cookie":
+            secrets += [c.partition("=")[2].strip() for c in value.split(";")]
+    return secrets

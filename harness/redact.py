@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.protocol.messages import QUERY_KEYS
+
 MASK = "****"
 SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|API_?KEY|ACCESS_?KEY|CREDENTIAL|PRIVATE|COOKIE|SESSION_?KEY"
@@ -39,11 +41,6 @@ NOT_SECRET_NAME = re.compile(
     r"|_PORT_\d+",
     re.IGNORECASE,
 )
-SECRET_HEADER = re.compile(
-    r"^(proxy-)?authorization$|^cookie$|key|token|secret|auth|session|passw|credential|signature",
-    re.IGNORECASE,
-)
-PUBLIC_QUERY_KEYS = frozenset({"tenant_id", "session_id"})
 OPAQUE_KEYS = frozenset({"hdr"})
 """JSON values that are encoded data, not text: never masked (a secret's characters can
 occur in base64 by chance)."""
@@ -76,15 +73,22 @@ def remember(*values: str) -> None:
 
 def remember_url(url: str) -> None:
     """A URL's credentials: its password (or user part) and its query values."""
-    head, _, query = url.partition("#")[0].partition("?")
+    head, _, query, _, _ = _split_url(url)
     info = _USERINFO.match(head)
     if info:
         user, colon, password = info["info"].partition(":")
         remember(password if colon else user)
     for item in query.split("&"):
         key, equals, value = item.partition("=")
-        if key not in PUBLIC_QUERY_KEYS:
+        if key not in QUERY_KEYS:
             remember(value if equals else key)
+
+
+def _split_url(url: str) -> tuple[str, str, str, str, str]:
+    """head, '?', query, '#', fragment: by hand, so a malformed URL splits too."""
+    rest, hash_sign, fragment = url.partition("#")
+    head, question, query = rest.partition("?")
+    return head, question, query, hash_sign, fragment
 
 
 def own_settings(env_names: Iterable[str]) -> None:
@@ -92,10 +96,6 @@ def own_settings(env_names: Iterable[str]) -> None:
     global _own_env_names, _console
     _own_env_names = frozenset(env_names)
     _console = None
-
-
-def is_secret_header(name: str) -> bool:
-    return bool(SECRET_HEADER.search(name))
 
 
 def env_secrets(environ: Mapping[str, str] | None = None) -> set[str]:
@@ -113,8 +113,7 @@ def env_secrets(environ: Mapping[str, str] | None = None) -> set[str]:
 def mask_url(url: str) -> str:
     """A URL with its password (or user part) and its query values (but tenant_id,
     session_id) masked; parsed by hand, so a malformed URL is masked as well."""
-    rest, hash_sign, fragment = url.partition("#")
-    head, question, query = rest.partition("?")
+    head, question, query, hash_sign, fragment = _split_url(url)
     info = _USERINFO.match(head)
     if info:
         user, colon, _ = info["info"].partition(":")
@@ -129,7 +128,7 @@ def _mask_query_item(item: str) -> str:
     key, equals, _ = item.partition("=")
     if not equals:
         return MASK if item else item
-    return item if key in PUBLIC_QUERY_KEYS else f"{key}={MASK}"
+    return item if key in QUERY_KEYS else f"{key}={MASK}"
 
 
 class Redactor:

@@ -53,7 +53,7 @@ class RunData:
     excluded_warmup: int = 0
     missing: list[str] = field(default_factory=list)  # why the data cannot be the whole run
     # Completed replies (raw samples only): chunks each, and its stream's characters per
-    # second after the first chunk (NaN for a reply of one chunk)
+    # second after the first chunk (NaN for a stream of no measurable time)
     reply_chunks: np.ndarray = field(default_factory=lambda: np.empty(0))
     reply_rates: np.ndarray = field(default_factory=lambda: np.empty(0))
 

@@ -15,6 +15,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, NoReturn
 
 ENDPOINT = "/api/v1/ws/chat"
+QUERY_KEYS = frozenset({"tenant_id", "session_id"})  # the document's query: the client's own
 DISCOVERY_ENDPOINTS = ("/api/v1/ws/chat", "/api/v1/ws", "/ws", "/api/ws")
 MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real message nests 2 or 3
 

@@ -237,6 +237,8 @@ CASES += [
     case("serve-set-chunks-zero", ["serve", "--set", "chat_chunks=0"], "chat_chunks"),
     case("serve-set-chunks-fraction", ["serve", "--set", "chat_chunks=2.5"], "chat_chunks"),
     case("serve-set-bool-maybe", ["serve", "--set", "send_done=maybe"], "send_done"),
+    case("serve-set-gap-sigma-nan", ["serve", "--set", "chat_chunk_gap_sigma=nan"], "sigma"),
+    case("serve-set-gap-sigma-over-3", ["serve", "--set", "chat_chunk_gap_sigma=4"], "sigma"),
     case("serve-set-unknown", ["serve", "--set", "nosuch=1"], "nosuch"),
     case("serve-set-no-equals", ["serve", "--set", "init_ms"], "--set"),
     case("serve-set-min-over-max", ["serve", "--set", "init_min_ms=900"], "init_min_ms"),
@@ -475,6 +477,16 @@ CASES += [
         ["report", "run"],
         "local.csv",
         files=run_dir(samples=samples_csv().replace(",100001,", ",slow,")),
+    ),
+    case(
+        "samples-chunks-text",
+        ["report", "run"],
+        "local.csv",
+        files=run_dir(
+            samples=samples_csv()
+            .replace(",worker\n", ",worker,chunks,chars_per_s\n", 1)
+            .replace(",0,local\n", ",0,local,four,12.5\n")
+        ),
     ),
     case(
         "samples-missing-columns",

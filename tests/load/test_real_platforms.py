@@ -138,19 +138,25 @@ Coordinator.{method} = broken
 """
 
 
+def run_broken(
+    tmp_path: Path, method: str, platform: RunningPlatform, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """A load run whose Coordinator.METHOD raises (a bug of ours, made on purpose)."""
+    locustfile = tmp_path / "broken_locustfile.py"
+    locustfile.write_text(BROKEN_LOCUSTFILE.format(method=method))
+    return subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+         "--reports-dir", str(tmp_path / "reports"), "--host", platform.base, *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=harness_env(PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("method", ["on_test_stopping", "_create_record"])
 def test_a_bug_of_ours_under_locust_is_one_line_a_file_and_exit_3(
     tmp_path: Path, fast_platform: RunningPlatform, method: str
 ) -> None:
-    locustfile = tmp_path / "broken_locustfile.py"
-    locustfile.write_text(BROKEN_LOCUSTFILE.format(method=method))
-    result = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-         "--reports-dir", str(tmp_path / "reports"), "-u", "1", "-r", "1", "-t", "2s",
-         "--host", fast_platform.base],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env=harness_env(PYTHONPATH=str(ROOT)),
-    )  # fmt: skip
+    result = run_broken(tmp_path, method, fast_platform, "-u", "1", "-r", "1", "-t", "2s")
     assert result.returncode == 3, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if "internal error" in line]
     assert len(lines) == 1 and "RuntimeError" in lines[0], result.stderr[-2000:]
@@ -166,16 +172,8 @@ def test_a_bug_of_ours_at_test_start_stops_the_run_at_once_and_records_nothing(
 ) -> None:
     """Lifecycles nobody records are no measurement: the run stops, it does not go on for
     its planned 30 s only to be thrown away."""
-    locustfile = tmp_path / "broken_locustfile.py"
-    locustfile.write_text(BROKEN_LOCUSTFILE.format(method="on_test_start"))
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-         "--reports-dir", str(tmp_path / "reports"), "-u", "2", "-r", "2", "-t", "30s",
-         "--host", fast_platform.base],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env=harness_env(PYTHONPATH=str(ROOT)),
-    )  # fmt: skip
+    result = run_broken(tmp_path, "on_test_start", fast_platform, "-u", "2", "-r", "2", "-t", "30s")
     assert result.returncode == 3 and time.monotonic() - started < 15, result.stderr[-2000:]
     assert "the run stopped before it measured; nothing was recorded" in result.stdout
     assert list((tmp_path / "reports" / "runs").iterdir()) == []

@@ -253,9 +253,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
     import secrets
 
-    from harness.protocol.platform import PlatformRules
     from harness.server.app import ServerConfig
-    from harness.server.profiles import build_profile
+    from harness.server.profiles import build_profile, platform_rules
     from harness.server.workers import binds_loopback_only, serve
 
     knobs = {}
@@ -288,12 +287,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         profile=profile,
-        rules=PlatformRules(
-            tenant_id=args.tenant_id,
-            auth_timeout_s=args.auth_timeout_ms / 1000,
-            send_established=profile.send_established,  # the profile's knobs of the rules
-            send_done=profile.send_done,
-        ),
+        rules=platform_rules(profile, args.tenant_id, args.auth_timeout_ms / 1000),
         endpoints=tuple(args.endpoints or (ENDPOINT,)),
         ground_truth_dir=args.ground_truth,
         seed=args.seed,

@@ -321,9 +321,8 @@ class ReferencePlatform:
         self, ws: ServerConnection, session: PlatformSession, chat: Reply
     ) -> None:
         p = self.config.profile
-        typing, *chunks, stop_typing = session.reply_frames(
-            chat.message_id, chat.content, p.chat_chunks
-        )
+        typing, *rest = session.reply_frames(chat.message_id, chat.content, p.chat_chunks)
+        chunks, ending = rest[: p.chat_chunks], rest[p.chat_chunks :]  # ending: stop_typing
         await ws.send(typing)
         for i, chunk in enumerate(chunks):
             wait = p.chat_first_ms / 1000 if i == 0 else p.draw_gap(self.rng)
@@ -334,7 +333,8 @@ class ReferencePlatform:
                     session.session_id, "reply_done", self.clock.now(), chat.message_id
                 )
             await ws.send(chunk)
-        await ws.send(stop_typing)
+        for frame in ending:
+            await ws.send(frame)
         self.stats["replies"] += 1
 
     # -- running -----------------------------------------------------------------------------

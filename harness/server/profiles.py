@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.checks import range_problem
 from harness.errors import ConfigError
+from harness.protocol.platform import PlatformRules
 
 
 class Fate(Enum):
@@ -41,6 +42,17 @@ class Profile:
     chat_chunk_gap_sigma: float = 0.0  # ... spread (log-normal sigma; 0: every gap the same)
     send_established: bool = True
     send_done: bool = True
+    # The rule book's switches (harness.protocol.platform.PlatformRules): False breaks a rule.
+    check_tenant: bool = True
+    check_auth_tenant: bool = True
+    check_ready: bool = True
+    check_length: bool = True
+    check_rate: bool = True
+    keep_open_on_bad_json: bool = True
+    answer_unknown_type: bool = True
+    answer_ping: bool = True
+    close_on_auth_timeout: bool = True
+    end_replies: bool = True
 
     def draw_init(self, rng: random.Random) -> tuple[Fate, float]:
         """The fate of one session and the seconds until it happens."""
@@ -114,6 +126,18 @@ def _convert(name: str, kind: type, text: str) -> object:
     if problem:
         raise ConfigError(f"profile knob {name}: {text!r} {problem}")
     return value
+
+
+RULE_KNOBS = tuple(f.name for f in dataclasses.fields(PlatformRules) if f.type in ("bool", bool))
+"""The rule book's switches a profile carries: the optional frames and one per rule."""
+
+
+def platform_rules(
+    profile: Profile, tenant_id: str | None = None, auth_timeout_s: float = 10.0
+) -> PlatformRules:
+    """The rule book of a platform serving with this profile: its rule knobs passed on."""
+    rules = PlatformRules(tenant_id=tenant_id, auth_timeout_s=auth_timeout_s)
+    return dataclasses.replace(rules, **{name: getattr(profile, name) for name in RULE_KNOBS})
 
 
 def build_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:

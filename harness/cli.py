@@ -176,6 +176,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="print the document's console log sequence"
     )
 
+    conform = commands.add_parser(
+        "conform",
+        help="check the platform rules of PROTOCOL.md, one at a time",
+        description="Probe each platform rule of PROTOCOL.md over its own connection, one "
+        "rule after another (a handful of frames each, never load: safe against production) "
+        "and print rule, expected, observed, status. Exit 0 only when every rule run passed, "
+        "1 when one failed or could not be checked (skip), 2 for bad input or a platform that "
+        "cannot be reached.",
+    )
+    _target_options(conform, "platform URL, e.g. ws://localhost:8000 (default from settings)")
+    conform.add_argument("--endpoint", help=f"endpoint path (default {ENDPOINT})")
+    conform.add_argument("--only", metavar="RULE[,RULE]", help="run only these rules")
+    conform.add_argument("--skip", metavar="RULE[,RULE]", help="run every rule but these")
+    conform.add_argument(
+        "--timeout-ms",
+        type=_number(0, MAX_MS, above=True),
+        default=5000.0,
+        help="wait this long for an answer that is not to a chat (default 5000; chats wait "
+        "chat_timeout_ms, connection_ready ready_timeout_ms)",
+    )
+    conform.add_argument(
+        "--auth-timeout-ms",
+        type=_number(0, MAX_MS, above=True),
+        default=10_000.0,
+        help="the platform's auth timeout (default 10000, as PROTOCOL.md says)",
+    )
+    conform.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
+    conform.add_argument("--markdown", type=Path, metavar="FILE", help="write Markdown here")
+
     disc = commands.add_parser(
         "discover",
         help="the document's endpoint discovery",
@@ -360,6 +389,33 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0 if result.ready else 1
 
 
+def cmd_conform(args: argparse.Namespace) -> int:
+    from harness import conform
+    from harness.record.files import write_text
+
+    rules = conform.select(args.only, args.skip)
+    for flag, path in (("--junit", args.junit), ("--markdown", args.markdown)):
+        if path is not None and (path.is_dir() or not path.parent.is_dir()):
+            problem = "is a directory" if path.is_dir() else "its directory does not exist"
+            raise HarnessError(f"{flag} {path}: {problem}")
+    settings = _settings(args)
+    target = conform.make_target(settings, args.timeout_ms / 1000, args.auth_timeout_ms / 1000)
+    conform.reachable(target)
+    shown = target.url("SESSION").partition("?")[0]
+    print(
+        f"conformance of {shown} (tenant {settings.tenant_id}): {len(rules)} rules, one at a time"
+    )
+    table = conform.Table(rules, target)
+    print(table.header(), flush=True)
+    results = conform.run(target, rules, lambda r: print(table.line(r), flush=True))
+    print(conform.counts(results))
+    if args.junit:
+        write_text(args.junit, conform.junit_xml(results, shown))
+    if args.markdown:
+        write_text(args.markdown, conform.markdown(results, shown))
+    return conform.exit_code(results)
+
+
 def cmd_discover(args: argparse.Namespace) -> int:
     from harness.discovery import discover
 
@@ -487,6 +543,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": cmd_serve,
     "probe": cmd_probe,
+    "conform": cmd_conform,
     "discover": cmd_discover,
     "report": cmd_report,
     "nightly": cmd_nightly,

@@ -35,7 +35,7 @@ from harness.errors import ErrorClass
 from harness.protocol import messages as m
 from harness.protocol.clock import Clock
 from harness.protocol.messages import CloseCode
-from harness.protocol.session import ClientSession, PhaseSample, State
+from harness.protocol.session import Chat, ClientSession, PhaseSample, State
 
 FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
 """Called with ("recv", event, at) and ("send", frame, at), in order; for logs, keep it cheap."""
@@ -362,13 +362,19 @@ class Connection:
         s = self.session
         return self.run_until(lambda: s.state is State.READY, s.settings.ready_timeout_s + 1)
 
-    def chat(self, content: str, typing: bool = False) -> str | None:
-        """Send (or queue) a user message, after a `typing` indicator if asked; its id."""
+    def chat(self, content: str, typing: bool = False, chat: Chat | None = None) -> str | None:
+        """Send (or queue) a user message, after a `typing` indicator if asked; its id.
+        `chat`: the caller's record of it (see ClientSession.send_chat)."""
         if typing and self.session.state is State.READY:
             self.session.send_typing(True)
-        message_id = self.session.send_chat(content)
+        message_id = self.session.send_chat(content, chat=chat)
         self._flush()
         return message_id
+
+    def typing(self, active: bool = True) -> None:
+        """Send `typing` (or `stop_typing`) now."""
+        self.session.send_typing(active)
+        self._flush()
 
     def ping(self) -> None:
         """Send a heartbeat now (besides the session's own every heartbeat interval)."""

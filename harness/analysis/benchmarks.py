@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.checks import number, range_problem, read_text
 from harness.errors import ConfigError, ErrorClass
-from harness.record.schema import PHASES
+from harness.record.schema import PHASES, split_labelled
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "benchmarks.toml"
 STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
@@ -116,8 +116,12 @@ def load_benchmarks(path: Path | None = None) -> Benchmarks:
     phases: dict[str, PhaseSpec] = {}
     for phase, spec in _table(data.get("phases", {}), f"benchmarks {path.name} [phases]").items():
         where = f"benchmarks {path.name} [phases.{phase}]"
-        if phase not in PHASES:
-            raise ConfigError(f"{where}: no such phase; phases: {', '.join(PHASES)}")
+        split = split_labelled(phase)
+        if (split[0] if split else phase) not in PHASES:
+            raise ConfigError(
+                f"{where}: no such phase; phases: {', '.join(PHASES)}, or one of them by "
+                f'step or tenant, e.g. [phases."chat_complete{{step:pricing_question}}"]'
+            )
         spec = _table(spec, where)
         extra = set(spec) - {"documented", "description", "checks"}
         if extra:

@@ -26,6 +26,7 @@ from harness.record.runfile import (
     sample_problems,
 )
 from harness.record.samples import read_chunks
+from harness.record.schema import LABELS, labelled, split_labelled
 
 
 @dataclass
@@ -56,6 +57,12 @@ class RunData:
     # second after the first chunk (NaN for a stream of no measurable time)
     reply_chunks: np.ndarray = field(default_factory=lambda: np.empty(0))
     reply_rates: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # The phases by step and by tenant, named `chat_complete{step:x}` (schema.labelled)
+    breakdown: dict[str, PhaseData] = field(default_factory=dict)
+
+    def series(self, name: str) -> PhaseData | None:
+        """A phase's data, or a labelled name's (`chat_complete{step:x}`)."""
+        return self.phases.get(name) or self.breakdown.get(name)
 
 
 def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
@@ -83,6 +90,7 @@ def _from_samples(
 ) -> RunData:
     phase_codes: dict[str, int] = {}
     error_codes: dict[str, int] = {"": 0}
+    label_codes: dict[str, dict[str, int]] = {label: {"": 0} for label in LABELS}
     parts: list[tuple[np.ndarray, ...]] = []
     rows: dict[Path, int] = {}
     for f in present:
@@ -105,6 +113,12 @@ def _from_samples(
                         session,
                         _column(chunk, "chunks"),
                         _column(chunk, "chars_per_s"),
+                        *(
+                            _codes(chunk[label], label_codes[label])
+                            if label in chunk.columns
+                            else np.zeros(len(chunk), dtype=np.int32)  # before version 3
+                            for label in LABELS
+                        ),
                     )
                 )
         except (ValueError, OverflowError) as exc:
@@ -117,7 +131,7 @@ def _from_samples(
         if missing:
             return RunData(run_dir, run, {}, run_epoch(run) or 0.0, 0, 0, "raw samples", 0, missing)
         raise HarnessError(f"{run_dir}: the samples files hold no samples")
-    phase, start, duration, ok, error, attempt, session, chunks, rates = (
+    phase, start, duration, ok, error, attempt, session, chunks, rates, *labels = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
     if not np.isfinite(start).all():
@@ -125,24 +139,36 @@ def _from_samples(
     t0 = run_epoch(run) or float(start.min())
     keep = start >= t0 + warmup_s
     excluded = int((~keep).sum())
-    phase, start, duration, ok, error, attempt, session, chunks, rates = (
-        a[keep] for a in (phase, start, duration, ok, error, attempt, session, chunks, rates)
+    phase, start, duration, ok, error, attempt, session, chunks, rates, *labels = (
+        a[keep]
+        for a in (phase, start, duration, ok, error, attempt, session, chunks, rates, *labels)
     )
     error_names = np.array(sorted(error_codes, key=error_codes.__getitem__), dtype=object)
-    phases = {}
-    for name, code in phase_codes.items():
-        mine = phase == code
+
+    def phase_data(mine: np.ndarray) -> PhaseData:
         good = mine & (ok == 1)
         bad = mine & (ok == 0)
         order = np.argsort(duration[good], kind="stable")
         classes = error_names[error[bad]]
-        phases[name] = PhaseData(
+        return PhaseData(
             duration[good][order],
             start[good][order],
             start[bad],
             classes,
             Counter(classes.tolist()),
         )
+
+    phases = {name: phase_data(phase == code) for name, code in phase_codes.items()}
+    breakdown = {}
+    for label, values in zip(LABELS, labels, strict=True):
+        for value, value_code in label_codes[label].items():
+            labelled_here = np.asarray(values) == value_code
+            if value_code == 0 or not labelled_here.any():
+                continue
+            for name, code in phase_codes.items():
+                mine = labelled_here & (phase == code)
+                if mine.any():
+                    breakdown[labelled(name, label, value)] = phase_data(mine)
     chat = phase_codes.get("chat_complete", -1)
     replied = (phase == chat) & (ok == 1)
     chatted = len(np.unique(session[replied]))
@@ -161,6 +187,7 @@ def _from_samples(
         missing,
         chunks[replies],
         rates[replies],
+        breakdown,
     )
 
 
@@ -194,7 +221,8 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
     hists = read_histograms(run_dir).get("phases")
     if not isinstance(hists, dict):
         raise HarnessError(f"{run_dir}/histograms.json: corrupt (no phases)")
-    phases = {}
+    phases: dict[str, PhaseData] = {}
+    breakdown: dict[str, PhaseData] = {}
     empty = np.array([], dtype=float)
     for name, h in hists.items():
         ok_us = np.array([], dtype=np.int64)
@@ -211,12 +239,9 @@ def _from_histograms(run_dir: Path, run: dict[str, Any]) -> RunData:
                 values, counts = (np.array(c, dtype=np.int64) for c in zip(*buckets, strict=True))
                 ok_us = np.repeat(values, counts)
         errors = Counter({str(k): int(v) for k, v in h.get("errors", {}).items()})
-        phases[name] = PhaseData(
-            ok_us,
-            empty,
-            empty,
-            np.array([], dtype=object),
-            errors,
-        )
+        into = breakdown if split_labelled(name) else phases
+        into[name] = PhaseData(ok_us, empty, empty, np.array([], dtype=object), errors)
     t0 = run_epoch(run) or 0.0
-    return RunData(run_dir, run, phases, t0, None, None, "merged histograms")
+    data = RunData(run_dir, run, phases, t0, None, None, "merged histograms")
+    data.breakdown = breakdown
+    return data

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.benchmarks import Benchmarks, Check
-from harness.analysis.rundata import RunData
+from harness.analysis.rundata import PhaseData, RunData
 from harness.analysis.stats import percentile, samples_needed, stat_percent, statistic
 from harness.record.results import NEGATIVE_DURATION
 from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order
@@ -23,10 +23,15 @@ def _key(stat: str) -> str:
     return f"{stat.replace('.', '_')}_ms"
 
 
-def phase_table(data: RunData, confidence: float) -> dict[str, dict[str, Any]]:
+def phase_table(
+    data: RunData, confidence: float, series: dict[str, PhaseData] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per phase (or each of `series`, e.g. the breakdown by step and tenant): counts,
+    errors and the table's statistics."""
+    series = data.phases if series is None else series
     table: dict[str, dict[str, Any]] = {}
-    for phase in sorted(data.phases, key=phase_order):
-        d = data.phases[phase]
+    for phase in sorted(series, key=phase_order):
+        d = series[phase]
         row: dict[str, Any] = {
             "count": d.count,
             "errors": sum(d.errors.values()),
@@ -41,7 +46,7 @@ def phase_table(data: RunData, confidence: float) -> dict[str, dict[str, Any]]:
 
 
 def evaluate(check: Check, data: RunData, confidence: float) -> dict[str, Any]:
-    d = data.phases.get(check.phase)
+    d = data.series(check.phase)
     n = d.count if d else 0
     needed = samples_needed(stat_percent(check.stat)) if check.stat != "mean" else 2
     result: dict[str, Any] = {
@@ -181,6 +186,7 @@ def summarise(data: RunData, bench: Benchmarks) -> dict[str, Any]:
         "partial": bool(lost),
         "lost_workers": lost,
         "phases": phase_table(data, bench.confidence),
+        "breakdown": phase_table(data, bench.confidence, data.breakdown),
         "checks": checks,
         "error_budgets": error_budgets,
         "lifecycles": {

@@ -74,6 +74,11 @@ class PhaseSample:
     # chunks that arrived together)
     chunks: int | None = None
     chars_per_s: float | None = None
+    # Labels that break a phase down (reports and checks: `chat_complete{step:pricing}`):
+    # the step a script named for a chat (its chat phases), the session's tenant when the
+    # run mixes tenants (every phase)
+    step: str | None = None
+    tenant: str | None = None
 
 
 PhaseSink = Callable[[PhaseSample], None]
@@ -106,6 +111,7 @@ class SessionSettings:
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) miptech-harness"
     page_url: str = "http://localhost:3000/"
     handshake_headers: tuple[str, ...] = ()  # "Name: value" lines sent with the upgrade
+    label_tenant: bool = False  # every sample names the tenant (a run that mixes tenants)
     reconnect: bool = False
     max_reconnect_attempts: int = 5
     reconnect_delay_s: float = 1.0
@@ -117,13 +123,24 @@ class SessionSettings:
     max_json_depth: int = m.MAX_JSON_DEPTH  # a deeper frame is a protocol error (1002)
 
 
-@dataclass
-class _Chat:
-    sent_at: float
-    first_at: float | None = None
-    last_at: float = 0.0  # the latest chunk
-    chunks: int = 0
+@dataclass(slots=True)
+class Chat:
+    """One user message and its reply as the session saw it, on its monotonic clock. A
+    driver that wants the reply itself (its text, each chunk's time) passes its own Chat to
+    send_chat and reads it once `ended`."""
+
+    step: str | None = None  # labels the samples of this chat's reply
+    sent_at: float = 0.0
+    arrivals: list[float] = field(default_factory=list)  # each reply chunk's arrival
+    parts: list[str] = field(default_factory=list)  # each reply chunk's content
     chars_after_first: int = 0
+    ended_at: float | None = None  # completed, failed or cut off by our own close
+    complete: bool = False  # its reply came whole
+    error: str | None = None  # the error class it failed with
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
 
 
 # Platform error codes that answer a chat rather than the connection.
@@ -200,8 +217,8 @@ class ClientSession:
         self.total_downtime_s = 0.0
         self._connections = 0
         self._outbox: list[str] = []
-        self._queue: deque[tuple[str, str]] = deque()  # (message_id, content) awaiting READY
-        self._chats: dict[str, _Chat] = {}
+        self._queue: deque[tuple[str, str, Chat]] = deque()  # (id, content, chat): not READY
+        self._chats: dict[str, Chat] = {}
         self._pings: deque[tuple[str, float]] = deque()  # (timestamp sent, sent_at)
         self._connect_started = 0.0
         self._opened_at: float | None = None
@@ -210,6 +227,7 @@ class ClientSession:
         self._fail_on_close: ErrorClass | None = None
         self._lost_at: float | None = None  # when a connection was lost, until READY again
         self._platform_sends_done = False  # its chunks carry `done`: it, not stop_typing, ends
+        self._tenant_label = settings.tenant_id if settings.label_tenant else None
 
     # -- driver inputs ----------------------------------------------------------------------
 
@@ -319,7 +337,7 @@ class ClientSession:
         for message_id, chat in list(self._chats.items()):
             if now >= chat.sent_at + s.chat_timeout_s:
                 del self._chats[message_id]
-                self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, ErrorClass.CHAT_TIMEOUT)
+                self._chat_failed(chat, ErrorClass.CHAT_TIMEOUT, now)
         if self.heartbeat.due(now):
             self.send_ping(now)
 
@@ -342,16 +360,22 @@ class ClientSession:
         return min(times)
 
     def send_chat(
-        self, content: str, message_id: str | None = None, at: float | None = None
+        self,
+        content: str,
+        message_id: str | None = None,
+        at: float | None = None,
+        chat: Chat | None = None,
     ) -> str | None:
-        """Send a user message now if READY, else queue it. Returns its id, None if dropped."""
+        """Send a user message now if READY, else queue it. Returns its id, None if dropped.
+        `chat`: the driver's record of it (its step, its reply as it comes)."""
         if len(content) > self.settings.max_message_length:
             raise MessageTooLong(f"{len(content)} characters > {self.settings.max_message_length}")
         message_id = message_id or str(uuid.uuid4())
+        chat = chat or Chat()
         if self.state is State.READY:
-            self._send_chat(message_id, content, self._now(at))
+            self._send_chat(message_id, content, self._now(at), chat)
         elif len(self._queue) < self.settings.message_queue_limit:
-            self._queue.append((message_id, content))
+            self._queue.append((message_id, content, chat))
         else:
             self.counters.dropped_messages += 1
             return None
@@ -474,6 +498,7 @@ class ClientSession:
         error: ErrorClass | None = None,
         chunks: int | None = None,
         rate: float | None = None,
+        step: str | None = None,
     ) -> None:
         self.on_phase(
             PhaseSample(
@@ -486,6 +511,8 @@ class ClientSession:
                 self._connections - 1,
                 chunks,
                 rate,
+                step,
+                self._tenant_label,
             )
         )
 
@@ -519,9 +546,10 @@ class ClientSession:
         self._auth_sent_at = now
         self._sample(Phase.AUTH_DELAY, self._opened_at, now)
 
-    def _send_chat(self, message_id: str, content: str, now: float) -> None:
+    def _send_chat(self, message_id: str, content: str, now: float, chat: Chat) -> None:
         self._send(m.chat_frame(content, message_id, self.session_id, self.clock.to_epoch(now)))
-        self._chats[message_id] = _Chat(now)
+        chat.sent_at = now
+        self._chats[message_id] = chat
 
     def _on_ready(self, event: m.ConnectionReady, now: float) -> None:
         if self.state is State.READY:
@@ -542,7 +570,8 @@ class ClientSession:
             self._lost_at = None
         self.breaker.record_success()
         while self._queue:
-            self._send_chat(*self._queue.popleft(), now)
+            message_id, content, chat = self._queue.popleft()
+            self._send_chat(message_id, content, now, chat)
 
     def _on_chunk(self, event: m.AssistantChunk, now: float) -> None:
         """Only a chunk naming a chat in flight counts for it: one with an unknown or no
@@ -554,14 +583,14 @@ class ClientSession:
         if chat is None or message_id is None:
             self.counters.stray_chunks += 1
             return
-        if chat.first_at is None:
-            chat.first_at = now
-            self._sample(Phase.CHAT_FIRST, chat.sent_at, now)
+        arrivals = chat.arrivals
+        if not arrivals:
+            self._sample(Phase.CHAT_FIRST, chat.sent_at, now, step=chat.step)
         else:
-            self._sample(Phase.CHAT_GAP, chat.last_at, now)
+            self._sample(Phase.CHAT_GAP, arrivals[-1], now, step=chat.step)
             chat.chars_after_first += len(event.content)
-        chat.last_at = now
-        chat.chunks += 1
+        arrivals.append(now)
+        chat.parts.append(event.content)
         if event.done:
             self._finish_chat(message_id, now)
 
@@ -573,14 +602,27 @@ class ClientSession:
         if self._platform_sends_done or len(self._chats) != 1:
             return
         message_id, chat = next(iter(self._chats.items()))
-        if chat.first_at is not None:
+        if chat.arrivals:
             self._finish_chat(message_id, now)
 
     def _finish_chat(self, message_id: str, now: float) -> None:
         chat = self._chats.pop(message_id)
-        stream_s = chat.last_at - chat.first_at if chat.first_at is not None else 0.0
+        arrivals = chat.arrivals
+        stream_s = arrivals[-1] - arrivals[0] if arrivals else 0.0
         rate = round(chat.chars_after_first / stream_s, 1) if stream_s > 0 else None
-        self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, chunks=chat.chunks, rate=rate)
+        chat.ended_at, chat.complete = now, True
+        self._sample(
+            Phase.CHAT_COMPLETE,
+            chat.sent_at,
+            now,
+            chunks=len(arrivals),
+            rate=rate,
+            step=chat.step,
+        )
+
+    def _chat_failed(self, chat: Chat, error: ErrorClass, now: float) -> None:
+        chat.ended_at, chat.error = now, str(error)
+        self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, error, step=chat.step)
 
     def _on_pong(self, event: m.Pong, now: float) -> None:
         if not self._pings:
@@ -602,11 +644,13 @@ class ClientSession:
             message_id = next(iter(self._chats))
         chat = self._chats.pop(message_id, None) if message_id is not None else None
         if chat is not None:
-            self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, ErrorClass.REJECTED)
+            self._chat_failed(chat, ErrorClass.REJECTED, now)
 
     def _reset_connection(self, now: float) -> None:
         self.is_ready = False
         self.heartbeat.stop()
+        for chat in self._chats.values():  # cut off by our own close (the rest failed)
+            chat.ended_at = now
         self._chats.clear()
         self._pings.clear()
         self._fail_on_close = None
@@ -621,7 +665,7 @@ class ClientSession:
         elif was_connecting:
             self.breaker.record_failure(now)
         for chat in self._chats.values():
-            self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, error)
+            self._chat_failed(chat, error, now)
         for _, sent_at in self._pings:
             self._sample(Phase.HEARTBEAT, sent_at, now, error)
         self.counters.errors += 1

@@ -21,7 +21,7 @@ from hdrh.histogram import HdrHistogram
 from harness.protocol.session import PhaseSample
 from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram
 from harness.record.samples import SampleWriter
-from harness.record.schema import phase_order
+from harness.record.schema import labelled, phase_order, split_labelled
 
 log = logging.getLogger("harness")
 NEGATIVE_DURATION = "negative_duration"
@@ -110,16 +110,23 @@ class ProcessResults:
         """The timing sink every session of this process reports to."""
         if sample.duration_us < 0:  # no phase ends before it starts: a clock stepped
             self._clock_went_backwards(sample)
-        if sample.ok:
-            hist = self._hists.get(sample.phase)
-            if hist is None:
-                hist = self._hists[sample.phase] = new_histogram()
-            hist.record_value(min(max(sample.duration_us, 1), MAX_US))
-        else:
-            self._errors[(sample.phase, sample.error or "unknown")] += 1
+        self._count(sample.phase, sample)
+        if sample.step is not None:  # the same sample, in its step's figures
+            self._count(labelled(sample.phase, "step", sample.step), sample)
+        if sample.tenant is not None:
+            self._count(labelled(sample.phase, "tenant", sample.tenant), sample)
         self._rows.append(sample)  # formatted when flushed, off the receive path
         if self.fire_request is not None:
             self.fire_request(sample)
+
+    def _count(self, name: str, sample: PhaseSample) -> None:
+        if sample.ok:
+            hist = self._hists.get(name)
+            if hist is None:
+                hist = self._hists[name] = new_histogram()
+            hist.record_value(min(max(sample.duration_us, 1), MAX_US))
+        else:
+            self._errors[(name, sample.error or "unknown")] += 1
 
     def _clock_went_backwards(self, sample: PhaseSample) -> None:
         """Counted as a harness error (the run is invalid: its timings cannot be trusted);
@@ -219,12 +226,15 @@ class MergedResults:
     def health(self) -> dict[str, dict[str, Any]]:
         return {w: r.health for w, r in sorted(self.workers.items()) if r.health is not None}
 
-    def phase_table(self) -> dict[str, dict[str, Any]]:
+    def phase_table(self, labelled: bool = False) -> dict[str, dict[str, Any]]:
         """Per phase: count (ok), errors by class, p50/p90/p95/p99/max in ms, nearest rank
-        on the merged histograms (3 significant figures)."""
+        on the merged histograms (3 significant figures). `labelled`: the phases by step
+        and by tenant too (`chat_complete{step:x}`)."""
         table: dict[str, dict[str, Any]] = {}
-        phases = sorted(set(self.hists) | {p for p, _ in self.errors}, key=phase_order)
-        for phase in phases:
+        names = set(self.hists) | {p for p, _ in self.errors}
+        if not labelled:
+            names = {name for name in names if split_labelled(name) is None}
+        for phase in sorted(names, key=phase_order):
             hist = self.hists.get(phase)
             errors = {e: n for (p, e), n in sorted(self.errors.items()) if p == phase}
             row: dict[str, Any] = {

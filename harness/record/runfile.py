@@ -165,6 +165,7 @@ class RunRecord:
         for worker in self.lost:
             merged.worker_lost(worker)
         phases = merged.phase_table()
+        series = merged.phase_table(labelled=True)
         write_json(
             self.run_dir / "histograms.json",
             {
@@ -180,7 +181,7 @@ class RunRecord:
                         if phase in merged.hists
                         else None,
                     }
-                    for phase, row in phases.items()
+                    for phase, row in series.items()
                 },
             },
         )

@@ -63,6 +63,8 @@ class SampleWriter:
                     worker,
                     "" if s.chunks is None else s.chunks,
                     "" if s.chars_per_s is None else s.chars_per_s,
+                    s.step or "",
+                    s.tenant or "",
                 )
                 for s in samples
             )
@@ -157,6 +159,8 @@ DTYPES = {
     "attempt": "int32",
     "chunks": "float64",  # empty (NaN) but on completed replies
     "chars_per_s": "float64",
+    "step": "category",  # empty but on labelled samples
+    "tenant": "category",
 }
 READ = frozenset(SAMPLE_FIELDS) - {"worker"}
 REQUIRED = frozenset(SAMPLE_FIELDS[:7])  # a version 1 file has no more
@@ -164,8 +168,8 @@ REQUIRED = frozenset(SAMPLE_FIELDS[:7])  # a version 1 file has no more
 
 def read_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The file's whole rows, in chunks (every column but worker; a version 1 file has no
-    chunks and chars_per_s). A half-written last line is left out. Raises ValueError for a
-    corrupt file."""
+    chunks and chars_per_s, version 2 no step and tenant). A half-written last line is left
+    out. Raises ValueError for a corrupt file."""
     length = _complete_length(path)
     if length == 0:
         return

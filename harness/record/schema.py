@@ -3,15 +3,37 @@ session's `Phase` enum; every file's version has a line in its format history.""
 
 from __future__ import annotations
 
+import re
+
 from harness.protocol.session import Phase
 
 PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
 """Every phase the session times, in lifecycle order."""
 
 
+LABELS = ("step", "tenant")
+"""What can break a phase down, as k6 tags do: `chat_complete{step:pricing_question}`."""
+LABEL_VALUE = r"[A-Za-z0-9_.-]{1,64}"
+_LABELLED = re.compile(rf"([a-z_]+)\{{({'|'.join(LABELS)}):({LABEL_VALUE})\}}")
+
+
+def labelled(phase: str, label: str, value: str) -> str:
+    """The name of a phase's figures for one step or tenant: `chat_complete{step:x}`."""
+    return f"{phase}{{{label}:{value}}}"
+
+
+def split_labelled(name: str) -> tuple[str, str, str] | None:
+    """(phase, label, value) of a labelled name, None for any other."""
+    match = _LABELLED.fullmatch(name)
+    return (match[1], match[2], match[3]) if match else None
+
+
 def phase_order(phase: str) -> tuple[int, str]:
-    """Sort key: lifecycle order, unknown phases last (alphabetically)."""
-    return (PHASES.index(phase) if phase in PHASES else len(PHASES), phase)
+    """Sort key: lifecycle order (a labelled name with its phase), unknown phases last
+    (alphabetically)."""
+    split = split_labelled(phase)
+    base = split[0] if split else phase
+    return (PHASES.index(base) if base in PHASES else len(PHASES), phase)
 
 
 SAMPLE_FIELDS = (
@@ -25,12 +47,15 @@ SAMPLE_FIELDS = (
     "worker",
     "chunks",
     "chars_per_s",
+    "step",
+    "tenant",
 )
 """Columns of samples/<worker>.csv: start in epoch seconds, duration in integer µs, ok 0/1,
 error the error class of a failed phase, attempt 0 for a session's first connection; on a
 completed reply (chat_complete) its chunks and the characters per second of its stream after
 the first chunk (empty elsewhere, and for a stream of no measurable time: one chunk, or
-chunks that arrived together)."""
+chunks that arrived together); the step a script named for a chat (on its chat phases) and
+the session's tenant in a run that mixes tenants (empty otherwise)."""
 
 PERCENTILE_RULE = (
     "nearest rank: the p-th percentile of n values is the value at rank ceil(p/100*n); "
@@ -39,9 +64,9 @@ PERCENTILE_RULE = (
 )
 
 RUN_JSON = 2
-HISTOGRAMS_JSON = 2
-SAMPLES_CSV = 2
-SUMMARY_JSON = 3
+HISTOGRAMS_JSON = 3
+SAMPLES_CSV = 3
+SUMMARY_JSON = 4
 
 FORMATS: dict[str, dict[int, str]] = {
     "run.json": {
@@ -56,10 +81,13 @@ FORMATS: dict[str, dict[int, str]] = {
     "histograms.json": {
         1: "first version: per-phase base64 HdrHistogram (µs, 3 significant figures), errors",
         2: "unchanged content; the percentile rule readers apply is nearest rank",
+        3: "phases also holds each phase by step and by tenant, named as "
+        "`chat_complete{step:x}` and `ready{tenant:y}`",
     },
     "samples/<worker>.csv": {
         1: "first version: " + ", ".join(SAMPLE_FIELDS[:8]),
         2: "chunks and chars_per_s of each completed reply; the chat_gap phase",
+        3: "step and tenant: the labels that break a phase down",
     },
     "summary.json": {
         1: "first version: verdict, phases, checks, error_budgets, lifecycles, health",
@@ -68,6 +96,8 @@ FORMATS: dict[str, dict[int, str]] = {
         "lifecycles.lost; protocol_violations and harness_errors",
         3: "replies: count, chunks per reply (p50, p95, p100) and the stream's characters "
         "per second after its first chunk (p5, p50, p95); the chat_gap phase",
+        4: "breakdown: the phase table by step and by tenant (`chat_complete{step:x}`), "
+        "and checks on those names",
     },
 }
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from harness.analysis.benchmarks import load_benchmarks
 from harness.analysis.rundata import PhaseData, RunData
@@ -271,3 +272,81 @@ def test_replies_are_summarised_by_nearest_rank() -> None:
     assert summary["count"] == 20
     assert summary["chunks"] == {"p50": 4, "p95": 4, "p100": 9}
     assert summary["chars_per_s"] == {"p5": 100.0, "p50": 1000.0, "p95": 1900.0}  # of 19
+
+
+def _labelled_run(tmp_path: Path, samples: bool) -> Path:
+    """A run whose pricing replies are slow and smalltalk fast, for tenants a and b: as raw
+    samples (version 3 columns) or as merged histograms only."""
+    import csv
+    import json
+
+    from harness.record.histograms import new_histogram
+    from harness.record.schema import SAMPLE_FIELDS, labelled
+
+    rng = np.random.default_rng(3)
+    rows, hists = [], {}
+    for i in range(600):
+        step = "pricing_question" if i % 2 else "smalltalk"
+        tenant = "a" if i % 3 else "b"
+        us = int(rng.uniform(900_000, 1_100_000) if step == "pricing_question" else 200_000)
+        rows.append([f"s{i}", "chat_complete", f"{1_790_000_000 + i / 10:.6f}", us, 1, "", 0])
+        rows[-1] += ["local", 3, "", step, tenant]
+        for name in ("chat_complete", labelled("chat_complete", "step", step)):
+            hists.setdefault(name, new_histogram()).record_value(us)
+        hists.setdefault(labelled("chat_complete", "tenant", tenant), new_histogram()).record_value(
+            us
+        )
+    body = {"schema_version": 2, "run_id": "l", "status": "complete"}
+    (tmp_path / "run.json").write_text(json.dumps(body))
+    if samples:
+        (tmp_path / "samples").mkdir()
+        with (tmp_path / "samples" / "local.csv").open("w", newline="") as f:
+            csv.writer(f).writerows([SAMPLE_FIELDS, *rows])
+    else:
+        phases = {
+            name: {"count": h.get_total_count(), "errors": {}, "hdr": h.encode().decode()}
+            for name, h in hists.items()
+        }
+        (tmp_path / "histograms.json").write_text(
+            json.dumps({"schema_version": 3, "phases": phases})
+        )
+    return tmp_path
+
+
+@pytest.mark.parametrize("samples", [True, False], ids=["raw samples", "merged histograms"])
+def test_checks_and_breakdown_by_step_and_tenant(tmp_path: Path, samples: bool) -> None:
+    from harness.analysis.rundata import load_run
+
+    table = tmp_path / "bench.toml"
+    table.write_text(
+        '[phases.chat_complete]\nchecks = ["p95 < 2s"]\n'
+        '[phases."chat_complete{step:pricing_question}"]\nchecks = ["p50 < 500ms"]\n'
+        '[phases."chat_complete{step:smalltalk}"]\nchecks = ["p50 < 500ms"]\n'
+        '[phases."chat_complete{tenant:b}"]\nchecks = ["max < 2s"]\n'
+    )
+    (tmp_path / "run").mkdir()
+    data = load_run(_labelled_run(tmp_path / "run", samples))
+    s = summarise(data, load_benchmarks(table))
+    status = {c["phase"]: c["status"] for c in s["checks"]}
+    assert status == {
+        "chat_complete": "pass",
+        "chat_complete{step:pricing_question}": "fail",  # only the slow step fails
+        "chat_complete{step:smalltalk}": "pass",
+        "chat_complete{tenant:b}": "pass",
+    }
+    assert set(s["phases"]) == {"chat_complete"}  # the labelled series are not phases
+    breakdown = s["breakdown"]
+    assert breakdown["chat_complete{step:pricing_question}"]["count"] == 300
+    assert breakdown["chat_complete{tenant:a}"]["count"] == 400
+    assert breakdown["chat_complete{tenant:b}"]["count"] == 200
+    assert 900 <= breakdown["chat_complete{step:pricing_question}"]["p50_ms"] <= 1100
+    assert breakdown["chat_complete{step:smalltalk}"]["p50_ms"] == pytest.approx(200, rel=0.001)
+
+
+def test_a_check_on_an_unknown_phase_by_step_is_refused(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+
+    table = tmp_path / "bench.toml"
+    table.write_text('[phases."chat_done{step:x}"]\nchecks = ["p50 < 1s"]\n')
+    with pytest.raises(ConfigError, match="no such phase"):
+        load_benchmarks(table)

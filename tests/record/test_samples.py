@@ -9,6 +9,7 @@ import pytest
 from harness.protocol.session import PhaseSample
 from harness.record.runfile import SampleFile, sample_problems
 from harness.record.samples import SampleWriter, read_chunks
+from harness.record.schema import SAMPLES_CSV
 
 
 def samples(n: int) -> list[PhaseSample]:
@@ -27,7 +28,9 @@ def test_rows_are_on_disk_after_each_write_and_counted(tmp_path: Path) -> None:
     writer.write(samples(2), "w/1")
     writer.close()
     status = writer.status()
-    assert status.pop("host") == socket.gethostname() and status.pop("schema_version") == 2
+    assert (
+        status.pop("host") == socket.gethostname() and status.pop("schema_version") == SAMPLES_CSV
+    )
     assert status == {"file": "samples/w_1.csv", "rows": 5, "closed": True, "error": None}
     assert rows_in(writer.path) == 5
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness.embedded import start_platform
 from harness.launch import locust_command
+from harness.record.schema import SUMMARY_JSON
 from tests.conftest import ROOT, harness_env, run_harness
 from tests.report.browser import inspect_page
 
@@ -37,7 +38,7 @@ def test_documented_profile_passes(documented_run: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("verdict: PASS")
     summary = json.loads((documented_run / "summary.json").read_text())
-    assert summary["verdict"] == "pass" and summary["schema_version"] == 3
+    assert summary["verdict"] == "pass" and summary["schema_version"] == SUMMARY_JSON
     assert set(summary["phases"]["ready"]) >= {
         "count",
         "errors",

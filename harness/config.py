@@ -34,6 +34,7 @@ class Settings:
     ws_url: str = "ws://localhost:8000"
     endpoint: str = ENDPOINT
     tenant_id: str = "miptech-company"
+    tenants: str = ""  # a tenant mix, "a:70,b:30": each lifecycle's tenant drawn from it
     endpoint_discovery: bool = False
     debug: bool = False
     auth_delay_ms: float = 100.0
@@ -102,11 +103,13 @@ class Settings:
         ]
         return (*lines, *(f"{name}: {value}" for name, value in self.headers))
 
-    def session_url(self, session_id: str, endpoint: str | None = None) -> str:
+    def session_url(
+        self, session_id: str, endpoint: str | None = None, tenant_id: str | None = None
+    ) -> str:
         """The document's URL: base + endpoint + ?tenant_id=...&session_id=..., after the
         query the target URL came with (a platform that takes a token there)."""
         target = urlsplit(self.ws_url)
-        query = urlencode({"tenant_id": self.tenant_id, "session_id": session_id})
+        query = urlencode({"tenant_id": tenant_id or self.tenant_id, "session_id": session_id})
         if target.query:
             query = f"{target.query}&{query}"
         base = f"{target.scheme}://{target.netloc}{target.path.rstrip('/')}"
@@ -161,6 +164,18 @@ def _check_url(value: str) -> str | None:
     return _url_problem(value, ("ws", "wss"), "ws://localhost:8000")
 
 
+def _tenants_problem(value: str) -> str | None:
+    if not value:
+        return None  # no mix: every session is tenant_id's
+    from harness.conversations import parse_tenants  # it checks each name as tenant_id
+
+    try:
+        parse_tenants(value, "")
+    except ConfigError as exc:
+        return str(exc).lstrip(": ")
+    return None
+
+
 def _check_text(value: str) -> str | None:
     """A header's value: printable, one line."""
     return None if value.isprintable() else "must be printable text on one line"
@@ -175,6 +190,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     ),
     "page_url": lambda v: _url_problem(v, ("http", "https"), "http://localhost:3000/"),
     "user_agent": _check_text,
+    "tenants": lambda v: _tenants_problem(v),
     "tenant_id": lambda v: (
         None
         if re.fullmatch(r"[A-Za-z0-9._-]+", v)

@@ -1117,6 +1117,30 @@ LOCUST_CASES: list[Case] = [
     case("dotenv-not-utf8", [], ".env", files={".env": NOT_UTF8}),
     case("env-file-missing", ["--env-file", "nope.env"], "--env-file"),
     case("run-id-bad", ["--run-id", "../x"], "--run-id"),
+    case("conversations-missing", ["--conversations", "nope.jsonl"], "nope.jsonl"),
+    case(
+        "conversations-bad-json",
+        ["--conversations", "c.jsonl"],
+        "c.jsonl",
+        files={"c.jsonl": '{"turns": ["hi"]}\n{"turns": [\n'},
+    ),
+    case(
+        "conversations-too-long",
+        ["--conversations", "c.csv", "--env-file", "short.env"],
+        "c.csv",
+        files={"c.csv": "text\n" + "x" * 50 + "\n", "short.env": "MIPTECH_MAX_MESSAGE_LENGTH=40\n"},
+    ),
+    case("conversations-suffix", ["--conversations", "c.txt"], "c.txt", files={"c.txt": "hi\n"}),
+    case(
+        "scenario-conversations-missing",
+        ["--scenario", "s.toml"],
+        "gone.csv",
+        files=scen('[users]\nconversations = "gone.csv"\n' + STAGE),
+    ),
+    case("tenants-weight-text", ["--tenants", "a:x,b:30"], "tenants"),
+    case("tenants-bad-name", ["--tenants", "a b:70"], "tenants"),
+    case("tenants-twice", ["--tenants", "a:1,a:2"], "tenants"),
+    case("tenants-env-zero", [], "MIPTECH_TENANTS", env={"MIPTECH_TENANTS": "a:0"}),
 ]
 _check_ids_unique(LOCUST_CASES)
 LOCUST_LOG = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+\] \S+/INFO/locust\.")

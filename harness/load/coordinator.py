@@ -45,6 +45,7 @@ from locust.runners import (
 
 from harness.checks import number, whole
 from harness.config import Settings, load_settings, split_target
+from harness.conversations import bundled, load_conversations
 from harness.crash import EXIT_CRASH, report_crash
 from harness.embedded import EmbeddedPlatform, admin_post, start_platform
 from harness.errors import HarnessError
@@ -129,6 +130,11 @@ class Coordinator:
         # Validated before anything is created; settled again at test_start, when every
         # process knows the target (an embedded platform's, the master's for a worker).
         settings = _settings_for(options, self.scenario, environment.host)
+        conversations = (
+            load_conversations(Path(self.knobs.conversations), settings.max_message_length)
+            if self.knobs.conversations
+            else bundled()
+        )
         if not self.is_worker:
             if not settings.tls_verify and settings.ws_url.startswith("wss:"):
                 say_warning(
@@ -146,6 +152,7 @@ class Coordinator:
             monitor,
             self.scenario,
             self.max_loop_lag_ms,
+            conversations=conversations,
         )
         environment.harness_context = self.ctx  # type: ignore[attr-defined]
         self._choose_users()
@@ -199,18 +206,22 @@ class Coordinator:
         )
 
     def _choose_users(self) -> None:
-        """A scenario picks its user class and shape; otherwise Locust's -u/-r/-t rule, and
-        with no user class named on the command line the lifecycle user runs alone."""
+        """A locustfile of the team's own users (MIPTechUser subclasses) runs them, in the
+        scenario's stages if one is named. The bundled locustfile runs the scenario's user
+        class; with no scenario and no class named on the command line, the lifecycle user
+        alone. Without a scenario, Locust's -u/-r/-t rule."""
         from harness.load import users
 
         environment = self.environment
+        bundled = (users.LifecycleUser, users.HeldSessionUser, users.ArrivalUser)
+        own = [c for c in environment.user_classes if c not in bundled]
         if self.scenario is not None:
-            user_class = getattr(users, self.scenario.user_class)
-            environment.user_classes = [user_class]
-            shape = ScenarioShape(self.scenario, user_class)
+            classes = own or [getattr(users, self.scenario.user_class)]
+            environment.user_classes = classes
+            shape = ScenarioShape(self.scenario, classes)
             shape.runner = self.runner
             environment.shape_class = shape
-        elif not self.options.user_classes:
+        elif not self.options.user_classes and not own:
             environment.user_classes = [users.LifecycleUser]
 
     def wire(self) -> None:
@@ -623,6 +634,8 @@ def _knobs(options: Any, scenario: Scenario | None) -> Knobs:
             changes[knob] = checked
     if options.think_time:
         changes["think_time_s"] = _think_time(str(options.think_time))
+    if options.conversations:
+        changes["conversations"] = options.conversations
     if options.platform_profile is not None and options.platform_profile not in PROFILES:
         # refused now, not once a run directory exists and the platform refuses it
         raise HarnessError(
@@ -641,6 +654,8 @@ def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> 
         cli["tls_verify"] = False
     if options.heartbeat_interval is not None:
         cli["heartbeat_interval_ms"] = options.heartbeat_interval * 1000
+    if options.tenants is not None:
+        cli["tenants"] = options.tenants
     env_file = Path(options.env_file) if options.env_file else None
     if env_file is None and Path(".env").is_file():
         env_file = Path(".env")

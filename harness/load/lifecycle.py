@@ -1,34 +1,39 @@
-"""One simulated client's lifecycle, as the Locust users run it (no Locust imports here).
+"""One simulated client's lifecycle: the `Session` a user's script holds (see harness/api.py)
+and the bundled users' conversation on it.
 
 connect -> the 100 ms auth delay -> auth -> connection_ready -> chats (typing indicator, the
 client's own rate limit and length limit respected) -> heartbeats -> close. Held sessions
 reconnect with the document's backoff and circuit breaker when dropped.
 
 Every lifecycle started ends in exactly one class: completed, failed (its error class;
-`harness_error` for an exception of ours) or interrupted (cut off by a stop, and nothing
-else).
+`harness_error` for an exception of ours or of the user's script) or interrupted (cut off by a
+stop, and nothing else).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import random
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Any
 
 import gevent
 from gevent import GreenletExit
+from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
 from harness.config import Settings
+from harness.conversations import Conversation, TenantMix, Turn, bundled, parse_tenants
 from harness.errors import ErrorClass
 from harness.load.health import HealthMonitor
 from harness.load.scenario import Knobs, Scenario
 from harness.policies import Backoff, CircuitBreaker, RateLimiter
 from harness.protocol.clock import MonotonicClock
-from harness.protocol.session import CircuitOpen, ClientSession, PhaseSample, State
+from harness.protocol.session import Chat, CircuitOpen, ClientSession, PhaseSample, State
 from harness.record.results import ProcessResults
 from harness.transport import Connection, TlsOptions
 
@@ -48,11 +53,16 @@ WORDS = [
     "platform",
     "please",
 ]
+"""Filler for `message_length`: messages of a fixed size instead of the conversations."""
+
+LOCUST_FLOW = (StopUser, RescheduleTask, InterruptTaskSet)
+"""Locust's own control flow, raised by a script inside a session: not an error."""
 
 
 @dataclass
 class RunContext:
-    """What every user of one process shares: settings, knobs, the timing sink, health."""
+    """What every user of one process shares: settings, knobs, the timing sink, health, what
+    users say."""
 
     settings: Settings
     knobs: Knobs
@@ -62,13 +72,54 @@ class RunContext:
     max_loop_lag_ms: float = 10.0  # the run is invalid when this process's lag p99 exceeds it
     clock: MonotonicClock = field(default_factory=MonotonicClock)
     rng: random.Random = field(default_factory=random.Random)
+    conversations: tuple[Conversation, ...] = field(default_factory=bundled)
+    _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
 
     @property
     def tls(self) -> TlsOptions:
         return TlsOptions(self.settings.tls_verify, self.settings.ca_bundle)
 
-    def message(self) -> str:
-        length = min(self.knobs.message_length, self.settings.max_message_length)
+    @property
+    def tenants(self) -> TenantMix | None:
+        """The run's tenant mix (settings.tenants), None when every session is tenant_id's."""
+        text = self.settings.tenants
+        if not text:
+            return None
+        mix = self._mixes.get(text)
+        if mix is None:  # parsed once per text (the settings are settled again at test_start)
+            mix = self._mixes[text] = parse_tenants(text, "tenants")
+        return mix
+
+    def tenant(self, conversation: Conversation | None = None) -> str | None:
+        """The tenant of a new session: the conversation's, else drawn from the run's mix,
+        else None (tenant_id, unlabelled)."""
+        if conversation is not None and conversation.tenant:
+            return conversation.tenant
+        mix = self.tenants
+        return mix.pick(self.rng) if mix is not None else None
+
+    def conversation(self) -> Conversation:
+        """What the next lifecycle says: one of the conversations, or (message_length set)
+        `chats_per_session` messages of that many characters."""
+        k = self.knobs
+        if k.message_length is not None:
+            turns = max(k.chats_per_session if k.chats_per_session is not None else 1, 1)
+            return Conversation(tuple(Turn(self.filler(k.message_length)) for _ in range(turns)))
+        return self.rng.choice(self.conversations)
+
+    def turns(self, conversation: Conversation) -> list[Turn]:
+        """The turns a short lifecycle sends: the conversation's, or `chats_per_session` of
+        them (from further conversations when it has fewer)."""
+        wanted = self.knobs.chats_per_session
+        turns = list(conversation.turns)
+        if wanted is None:
+            return turns
+        while len(turns) < wanted:
+            turns += self.conversation().turns
+        return turns[:wanted]
+
+    def filler(self, length: int) -> str:
+        length = min(length, self.settings.max_message_length)
         text = " ".join(self.rng.choices(WORDS, k=length // 3 + 1))
         return text[:length] or "hi"
 
@@ -78,8 +129,9 @@ class RunContext:
         seen[name] += 1
         if seen[name] == 1:
             log.error(
-                "harness_error: %s: %s%s (a fault of the harness; the lifecycle counts as "
-                "failed with harness_error, and further %s are only counted in run.json)",
+                "harness_error: %s: %s%s (a fault of the harness or of the locustfile; the "
+                "lifecycle counts as failed with harness_error, and further %s are only "
+                "counted in run.json)",
                 name,
                 message,
                 where,
@@ -105,75 +157,348 @@ class Outcome:
     ready: bool  # it reached connection_ready
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What `Session.chat` returns: the platform's reply to one message, timed by the same
+    state machine that records the phases (so these are the run record's own figures)."""
+
+    ok: bool  # the reply came whole
+    error: str | None  # its error class when not ok ("not_sent": the session was not ready)
+    text: str  # the chunks' content, joined
+    chunks: tuple[str, ...]
+    step: str | None
+    first_ms: float | None  # send -> first chunk (chat_first)
+    gaps_ms: tuple[float, ...]  # between consecutive chunks (chat_gap)
+    complete_ms: float | None  # send -> the reply's end (chat_complete), None if not ok
+
+    @classmethod
+    def of(cls, chat: Chat) -> Reply:
+        arrivals = chat.arrivals
+        sent = chat.sent_at
+        complete = chat.ended_at if chat.complete else None
+        if not chat.ended:
+            error: str | None = "not_answered"
+        elif chat.complete:
+            error = None
+        else:
+            error = chat.error or "interrupted"
+        return cls(
+            chat.complete,
+            error,
+            "".join(chat.parts),
+            tuple(chat.parts),
+            chat.step,
+            (arrivals[0] - sent) * 1000 if arrivals else None,
+            tuple((b - a) * 1000 for a, b in itertools.pairwise(arrivals)),
+            (complete - sent) * 1000 if complete is not None else None,
+        )
+
+    @classmethod
+    def not_sent(cls, step: str | None) -> Reply:
+        return cls(False, "not_sent", "", (), step, None, (), None)
+
+
+class Session:
+    """One lifecycle of one simulated browser client, as a context manager:
+
+        with Session(ctx) as s:          # connect, auth after the document's delay, ready
+            reply = s.chat("hi", name="smalltalk")
+            s.wait(2.0)                  # think: heartbeats (and, held, reconnects) go on
+        # closed, and counted once: completed, failed or interrupted
+
+    A user's script gets one from `MIPTechUser.client.session()` (harness/api.py). Nothing
+    the platform does raises: a failed phase is recorded and shows in `ready` and in each
+    Reply. An exception in the `with` body (the script's or ours) fails the lifecycle with
+    `harness_error`, logged once per kind, and is not raised further; Locust's StopUser and
+    RescheduleTask pass through. `held`: reconnect with the document's backoff when dropped
+    (a held session fails only when it cannot come back)."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        held: bool = False,
+        at: float | None = None,
+        tenant: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.held = held
+        self.tenant = tenant
+        self.outcome: Outcome | None = None
+        self.conn: Connection | None = None
+        self._at = at  # an open-model arrival's scheduled start: phases measured from then
+        self._retry = retry
+        self._errors: list[str] = []
+        self._ready = False
+        self._url = ""
+        self._limiter = RateLimiter(
+            ctx.settings.rate_limit_requests, ctx.settings.rate_limit_window_ms / 1000
+        )
+
+    # -- what a script does -------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """The connection is READY now (chats can go)."""
+        return self.conn is not None and self.conn.session.state is State.READY
+
+    @property
+    def client(self) -> ClientSession | None:
+        """The protocol state machine (the document's getMetrics() is `client.metrics()`)."""
+        return self.conn.session if self.conn is not None else None
+
+    def chat(self, text: str, name: str | None = None, *, typing: bool = True) -> Reply:
+        """Send a message (after a `typing` indicator) and wait for its whole reply, or its
+        failure; `name` labels its phases as a step (`chat_complete{step:NAME}`). Waits first
+        when the document's client-side rate limit says so; a held session that is
+        reconnecting comes back first. Not ready: nothing is sent (Reply error `not_sent`)."""
+        conn = self.conn
+        if conn is None or not self._come_back():
+            return Reply.not_sent(name)
+        s, clock = conn.session, self.ctx.clock
+        wait = self._limiter.wait(clock.now())
+        while wait > 0:  # heartbeats go on meanwhile
+            conn.run_until(self._not_ready, wait)
+            if not self._come_back():
+                return Reply.not_sent(name)
+            wait = self._limiter.wait(clock.now())
+        self._limiter.record(clock.now())
+        chat = Chat(step=name)
+        conn.chat(text, typing=typing, chat=chat)
+        conn.run_until(lambda: chat.ended or self._not_ready(), s.settings.chat_timeout_s + 1)
+        return Reply.of(chat)
+
+    def wait(self, seconds: float) -> bool:
+        """Keep the session for `seconds`: frames read, heartbeats sent, a held session
+        reconnected. True if it is still READY at the end."""
+        conn = self.conn
+        clock = self.ctx.clock
+        end = clock.now() + max(seconds, 0.0)
+        while conn is not None and self._come_back():
+            left = end - clock.now()
+            if left <= 0:
+                return True
+            conn.run_until(self._not_ready, left)
+        return False
+
+    def heartbeat(self) -> float | None:
+        """Send a `ping` now and wait for its `pong`: the round trip in ms (None: none came
+        within the connection timeout, or the session is not ready)."""
+        conn = self.conn
+        if conn is None or not self.ready:
+            return None
+        s = conn.session
+        before = s.counters.latency_count
+        conn.ping()
+        answered = conn.run_until(
+            lambda: s.counters.latency_count > before or self._not_ready(),
+            s.settings.connection_timeout_s,
+        )
+        return s.counters.current_latency_ms if answered and self.ready else None
+
+    def typing(self, active: bool = True) -> None:
+        """Send `typing` (or, False, `stop_typing`)."""
+        if self.conn is not None and self.ready:
+            self.conn.typing(active)
+
+    def close(self) -> None:
+        """Close now (the close handshake); the end of the `with` does it otherwise."""
+        if self.conn is not None:
+            self.conn.close()
+
+    # -- the lifecycle around it ----------------------------------------------------------------
+
+    def __enter__(self) -> Session:
+        ctx = self.ctx
+        ctx.results.accounting.started += 1
+        self._entered = True
+        try:
+            settings = ctx.settings.session_settings(reconnect=self.held)
+            if self.tenant is not None:
+                settings = replace(settings, tenant_id=self.tenant, label_tenant=True)
+            session = ClientSession(settings, ctx.clock, self._sink)
+            self.conn = Connection(session, ctx.tls)
+            self._url = ctx.settings.session_url(session.session_id, tenant_id=self.tenant)
+            if self.conn.open(self._url, at=self._at):
+                self.conn.wait_ready()
+        except (GreenletExit, KeyboardInterrupt) as stop:
+            self._stopped(stop)
+            raise
+        except (Exception, gevent.Timeout) as exc:
+            self._crashed(exc)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self.outcome is not None:  # __enter__ failed: counted already
+            return self._after(exc)
+        if isinstance(exc, GreenletExit | KeyboardInterrupt):
+            self._stopped(exc)
+            return False
+        if exc is not None and not isinstance(exc, LOCUST_FLOW):
+            self._crashed(exc)
+            return self._after(exc)
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        except (GreenletExit, KeyboardInterrupt) as stop:
+            self._stopped(stop)
+            raise
+        except (Exception, gevent.Timeout) as error:
+            self._crashed(error)
+            return self._after(exc)
+        self._ended()
+        return self._after(exc)
+
+    def _sink(self, sample: PhaseSample) -> None:
+        ctx = self.ctx
+        ctx.results.record(sample)
+        if not sample.ok and sample.error:
+            self._errors.append(sample.error)
+        elif sample.phase == "ready":
+            self._ready = True
+            if sample.attempt == 0:
+                ctx.results.accounting.ready += 1
+
+    def _not_ready(self) -> bool:
+        return self.conn is None or self.conn.session.state is not State.READY
+
+    def _come_back(self) -> bool:
+        """READY, after reconnecting first if a held session is reconnecting."""
+        conn = self.conn
+        while conn is not None and conn.session.state is State.RECONNECTING:
+            _reconnect(conn, self._url)
+        return self.ready
+
+    # Each of these counts the lifecycle before anything that can yield (closing the socket,
+    # logging): a second kill arriving there must not leave it uncounted.
+
+    def _stopped(self, stop: BaseException) -> None:
+        """Cut short by a stop (Locust kills a user; Ctrl-C): interrupted, unless it had
+        already failed."""
+        acct = self.ctx.results.accounting
+        failure = _failure(self.client, self._errors, self.held)
+        if failure:
+            acct.failed[failure] += 1
+        else:
+            acct.interrupted += 1
+        if isinstance(stop, KeyboardInterrupt):  # no user stop to explain this one
+            acct.interrupted_explained += 1
+        self._settle(failure)
+        _abort_quietly(self.conn)
+
+    def _crashed(self, exc: BaseException) -> None:
+        """An exception of ours, or of the script in the `with` body."""
+        ctx = self.ctx
+        ctx.results.accounting.failed[ErrorClass.HARNESS_ERROR] += 1
+        self._settle(str(ErrorClass.HARNESS_ERROR))
+        _abort_quietly(self.conn)
+        frame = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+        ctx.harness_error(type(exc).__name__, str(exc), where)
+
+    def _ended(self) -> None:
+        acct = self.ctx.results.accounting
+        failure = _failure(self.client, self._errors, self.held)
+        if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors
+            assert self.conn is not None
+            self.ctx.harness_error("transport", self.conn.detail or "a connection attempt failed")
+        if failure:
+            acct.failed[failure] += 1
+        else:
+            acct.completed += 1
+        self._settle(failure)
+
+    def _settle(self, failure: str | None) -> None:
+        self.outcome = Outcome(failure, self._ready)
+        session = self.client
+        if session is not None:
+            acct = self.ctx.results.accounting
+            acct.reconnects += session.counters.reconnect_count
+            acct.protocol_violations.update(
+                {k: n for k, n in session.counters.violations().items() if n}
+            )
+
+    def _after(self, exc: BaseException | None) -> bool:
+        """Once counted: wait as the document's client does after a lifecycle that never got
+        ready (a looping user's retry policy); swallow the script's exception (counted and
+        logged), let Locust's control flow through."""
+        if self._retry is not None and self.outcome is not None:
+            wait = self._retry.wait_after(self.outcome, self.ctx.clock.now())
+            if wait > 0:
+                gevent.sleep(wait)
+        return exc is not None and not isinstance(exc, LOCUST_FLOW)
+
+
+class MIPTechClient:
+    """`self.client` of a MIPTechUser: opens sessions as the document's browser client does."""
+
+    def __init__(self, ctx: RunContext, retry: RetryPolicy | None) -> None:
+        self.ctx = ctx
+        self.retry = retry
+
+    def session(
+        self, tenant: str | None = None, *, held: bool = False, at: float | None = None
+    ) -> Session:
+        """A new lifecycle: `with self.client.session() as s:` connects, sends auth after the
+        document's delay and waits for `connection_ready` (check `s.ready`).
+
+        tenant: this session's tenant (default: drawn from the run's --tenants mix, else the
+        configured tenant_id); held: reconnect with the document's backoff when dropped;
+        at: when it was due (monotonic, `self.ctx.clock.now()`), for an open-model arrival
+        whose phases count from its scheduled start. A session that never got ready makes
+        the user wait as the document's client does (backoff, circuit breaker) at its end."""
+        ctx = self.ctx
+        return Session(
+            ctx,
+            held=held,
+            at=at,
+            tenant=tenant if tenant is not None else ctx.tenant(),
+            retry=self.retry,
+        )
+
+
 def run_lifecycle(
     ctx: RunContext,
     *,
     held: bool = False,
     scheduled_at: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Outcome:
-    """One lifecycle, counted exactly once in ctx's accounting.
+    """One lifecycle of the bundled users, through the same client a script uses: a
+    conversation (or, held, a chat every `chat_interval_s`), counted exactly once."""
+    conversation = ctx.conversation()
+    client = MIPTechClient(ctx, retry)
+    with client.session(ctx.tenant(conversation), held=held, at=scheduled_at) as session:
+        if session.ready:
+            converse(session, ctx, conversation)
+    assert session.outcome is not None
+    return session.outcome
 
-    Cut short by a stop (GreenletExit; a Ctrl-C landing here) it counts as interrupted,
-    unless it had already failed, and the exception goes on. Any other exception is ours:
-    the lifecycle fails with harness_error and the exception is counted, not raised."""
-    acct = ctx.results.accounting
-    acct.started += 1
-    errors: list[str] = []
-    ready = False
-    session: ClientSession | None = None
-    conn: Connection | None = None
 
-    def sink(sample: PhaseSample) -> None:
-        nonlocal ready
-        ctx.results.record(sample)
-        if not sample.ok and sample.error:
-            errors.append(sample.error)
-        elif sample.phase == "ready":
-            ready = True
-            if sample.attempt == 0:
-                acct.ready += 1
-
-    try:
-        try:
-            session = ClientSession(ctx.settings.session_settings(reconnect=held), ctx.clock, sink)
-            conn = Connection(session, ctx.tls)
-            url = ctx.settings.session_url(session.session_id)
-            if conn.open(url, at=scheduled_at) and conn.wait_ready():
-                _converse(ctx, conn, url, held)
-            conn.close()
-        # Each handler counts the lifecycle before anything that can yield (closing the
-        # socket, logging): a second kill arriving there must not leave it uncounted.
-        except (GreenletExit, KeyboardInterrupt) as stop:  # Locust kills a user; Ctrl-C
-            failure = _failure(session, errors, held)
-            if failure:
-                acct.failed[failure] += 1
-            else:
-                acct.interrupted += 1
-            if isinstance(stop, KeyboardInterrupt):  # no user stop to explain this one
-                acct.interrupted_explained += 1
-            _abort_quietly(conn)
-            raise
-        except (Exception, gevent.Timeout) as exc:
-            acct.failed[ErrorClass.HARNESS_ERROR] += 1
-            _abort_quietly(conn)
-            frame = traceback.extract_tb(exc.__traceback__)[-1:]
-            where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-            ctx.harness_error(type(exc).__name__, str(exc), where)
-            return Outcome(str(ErrorClass.HARNESS_ERROR), ready)
-        failure = _failure(session, errors, held)
-        if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors
-            ctx.harness_error("transport", conn.detail or "a connection attempt failed")
-        if failure:
-            acct.failed[failure] += 1
-        else:
-            acct.completed += 1
-        return Outcome(failure, ready)
-    finally:
-        if session is not None:
-            acct.reconnects += session.counters.reconnect_count
-            acct.protocol_violations.update(
-                {k: n for k, n in session.counters.violations().items() if n}
-            )
+def converse(session: Session, ctx: RunContext, conversation: Conversation) -> None:
+    """The bundled users' conversation. Short: the turns, with think times between them.
+    Held: a turn every `chat_interval_s` until `session_duration_s` (0: the run's end)."""
+    k, clock = ctx.knobs, ctx.clock
+    if session.held:
+        end = clock.now() + k.session_duration_s if k.session_duration_s > 0 else float("inf")
+        turns = list(conversation.turns)
+        while session.wait(min(k.chat_interval_s, end - clock.now())) and clock.now() < end:
+            if not turns:
+                turns = list(ctx.conversation().turns)
+            turn = turns.pop(0)
+            session.chat(turn.text, turn.step or conversation.step)
+        return
+    for i, turn in enumerate(ctx.turns(conversation)):
+        think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(*k.think_time_s)
+        if i and not session.wait(think):
+            return
+        session.chat(turn.text, turn.step or conversation.step)
 
 
 ALWAYS_FAIL = frozenset({ErrorClass.CHAT_TIMEOUT, ErrorClass.REJECTED, ErrorClass.HARNESS_ERROR})
@@ -234,41 +559,6 @@ class RetryPolicy:
         self.breaker.record_failure(now)
         delay = self.backoff.delay(min(self.failures - 1, 30))
         return max(delay, self.breaker.retry_at(now) - now)
-
-
-def _converse(ctx: RunContext, conn: Connection, url: str, held: bool) -> None:
-    """Chats and heartbeats until the lifecycle's work is done (or, held, its duration ends)."""
-    s, k, clock = conn.session, ctx.knobs, ctx.clock
-    settings = ctx.settings
-    limiter = RateLimiter(settings.rate_limit_requests, settings.rate_limit_window_ms / 1000)
-    chats = None if held else k.chats_per_session
-    duration = k.session_duration_s if held else 0.0
-    end = clock.now() + duration if duration > 0 else float("inf")
-    next_chat = clock.now() + (k.chat_interval_s if held else 0.0)
-    sent = 0
-
-    def not_ready() -> bool:
-        return s.state is not State.READY
-
-    while clock.now() < end:
-        if s.state is State.RECONNECTING:
-            _reconnect(conn, url)
-            continue
-        if s.state is not State.READY or (chats is not None and sent >= chats):
-            return
-        now = clock.now()
-        wait = max(next_chat - now, limiter.wait(now))
-        if wait > 0:
-            conn.run_until(not_ready, min(wait, end - now))  # heartbeats go on meanwhile
-            continue
-        limiter.record(now)
-        conn.chat(ctx.message(), typing=True)
-        sent += 1
-        conn.run_until(lambda: s.chats_in_flight == 0 or not_ready(), s.settings.chat_timeout_s + 1)
-        if held:
-            next_chat = clock.now() + k.chat_interval_s
-        elif sent < (chats or 0):
-            next_chat = clock.now() + ctx.rng.uniform(*k.think_time_s)
 
 
 def _reconnect(conn: Connection, url: str) -> None:

@@ -28,7 +28,27 @@ def add_options(parser: Any) -> None:
     g.add_argument("--scenario", default="", help="scenario name (scenarios/NAME.toml) or path")
     g.add_argument("--chats-per-session", type=int, default=None, help="chats per lifecycle")
     g.add_argument("--think-time", default=None, help="seconds between chats, LOW,HIGH")
-    g.add_argument("--message-length", type=int, default=None, help="characters per chat")
+    g.add_argument(
+        "--conversations",
+        default=None,
+        metavar="FILE",
+        help="what users say: a JSONL or CSV file of conversations (turns, think times, step "
+        "names, tenants; see README 'Write your own users'); default: the bundled support-chat "
+        "corpus",
+    )
+    g.add_argument(
+        "--tenants",
+        default=None,
+        metavar="A:70,B:30",
+        help="a tenant mix: each lifecycle's tenant drawn with these weights; every figure is "
+        "also broken down by tenant (default: --tenant / MIPTECH_TENANT_ID alone)",
+    )
+    g.add_argument(
+        "--message-length",
+        type=int,
+        default=None,
+        help="send filler messages of this many characters instead of the conversations",
+    )
     g.add_argument("--session-duration", type=float, default=None, help="held session, s")
     g.add_argument("--heartbeat-interval", type=float, default=None, help="seconds (default 30)")
     g.add_argument(

@@ -26,9 +26,10 @@ USER_CLASSES = ("LifecycleUser", "HeldSessionUser", "ArrivalUser")
 class Knobs:
     """How a simulated user behaves."""
 
-    chats_per_session: int = 1
+    chats_per_session: int | None = None  # None: each conversation's turns
     think_time_s: tuple[float, float] = (1.0, 3.0)
-    message_length: int = 80
+    message_length: int | None = None  # None: the conversations' texts; N: N-character filler
+    conversations: str | None = None  # a JSONL or CSV file (None: the bundled corpus)
     session_duration_s: float = 0.0  # held sessions: 0 = until the run ends
     chat_interval_s: float = 60.0  # held sessions: a chat this often
     pause_s: float = 0.0  # lifecycle users: pause between lifecycles
@@ -114,7 +115,7 @@ def _build(kind: type, table: Any, where: str) -> Any:
             value = whole(value, what, low if not above else low + 1)
         elif kind_name.startswith("float"):
             value = number(value, what, low, above=above)
-        elif kind_name == "str" and not isinstance(value, str):
+        elif kind_name.startswith("str") and not isinstance(value, str):
             raise ConfigError(f"{what}: expected a string, got {value!r}")
         values[key] = value
     try:
@@ -242,10 +243,10 @@ def load_scenario(name: str) -> Scenario:
 class ScenarioShape(LoadTestShape):
     """Locust's shape for a scenario: its stages in order, then stop."""
 
-    def __init__(self, scenario: Scenario, user_class: type) -> None:
+    def __init__(self, scenario: Scenario, user_classes: list[type]) -> None:
         super().__init__()
         self.scenario = scenario
-        self.user_class = user_class
+        self.user_classes = user_classes
         if scenario.arrival is not None:
             a = scenario.arrival
             length = a.duration_s + a.drain_s
@@ -257,6 +258,6 @@ class ScenarioShape(LoadTestShape):
         elapsed = self.get_run_time()
         for stage in self.stages:
             if elapsed < stage.duration_s:
-                return stage.users, stage.spawn_rate, [self.user_class]
+                return stage.users, stage.spawn_rate, self.user_classes
             elapsed -= stage.duration_s
         return None

@@ -1,4 +1,6 @@
-"""The Locust user classes. `locustfile.py` imports these and the plugin's hooks."""
+"""The Locust user classes: `MIPTechUser`, the base a team's own locustfile builds on (see
+harness/api.py), and the bundled users, built on it. `locustfile.py` imports these and the
+plugin's hooks."""
 
 from __future__ import annotations
 
@@ -8,14 +10,22 @@ import gevent
 from gevent.pool import Group
 from locust import User, task
 
-from harness.load.lifecycle import RetryPolicy, RunContext, run_context, run_lifecycle
+from harness.load.lifecycle import (
+    MIPTechClient,
+    RetryPolicy,
+    RunContext,
+    run_context,
+    run_lifecycle,
+)
 from harness.load.scenario import Arrival
 
 
-class HarnessUser(User):
-    """What the harness's users share: their process's RunContext, a start spread out over
-    `start_spread_s`, and the document's retry policy after a lifecycle that never got
-    ready."""
+class MIPTechUser(User):
+    """A simulated browser client of the MIPTech platform, for a team's own locustfile, as
+    HttpUser is for HTTP: `self.client.session()` gives a Session whose `chat`, `wait`,
+    `heartbeat`, `typing` and `close` are timed by the harness's one protocol state machine,
+    and reach the same histograms, samples, Locust statistics and run record as the bundled
+    users'. `self.ctx` is the run's shared context (settings, knobs, conversations, rng)."""
 
     abstract = True
 
@@ -23,6 +33,7 @@ class HarnessUser(User):
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = run_context(self.environment)
         self.retry = RetryPolicy(self.ctx.settings, self.ctx.rng)
+        self.client = MIPTechClient(self.ctx, self.retry)
 
     def on_start(self) -> None:
         """Locust starts a second's worth of users (the spawn rate) in one batch: 100
@@ -35,15 +46,9 @@ class HarnessUser(User):
     def on_stop(self) -> None:
         self.ctx.users_stopped(1)  # it may have cut off the one lifecycle it was running
 
-    def lifecycle_then_wait(self, held: bool) -> None:
-        outcome = run_lifecycle(self.ctx, held=held)
-        wait = self.retry.wait_after(outcome, self.ctx.clock.now())
-        if wait > 0:
-            gevent.sleep(wait)
 
-
-class LifecycleUser(HarnessUser):
-    """Loops short lifecycles: connect, 100 ms, auth, ready, chats, close; then again."""
+class LifecycleUser(MIPTechUser):
+    """Loops short lifecycles: connect, 100 ms, auth, ready, a conversation, close; again."""
 
     def wait_time(self) -> float:
         """`pause_s` on average, uniform in [0.5, 1.5] x pause_s (as Locust's `between`):
@@ -52,10 +57,10 @@ class LifecycleUser(HarnessUser):
 
     @task
     def lifecycle(self) -> None:
-        self.lifecycle_then_wait(held=False)
+        run_lifecycle(self.ctx, retry=self.retry)
 
 
-class HeldSessionUser(HarnessUser):
+class HeldSessionUser(MIPTechUser):
     """Holds one session open: heartbeats, a chat every `chat_interval_s`, reconnects with the
     document's backoff and circuit breaker when dropped."""
 
@@ -64,10 +69,10 @@ class HeldSessionUser(HarnessUser):
 
     @task
     def hold(self) -> None:
-        self.lifecycle_then_wait(held=True)
+        run_lifecycle(self.ctx, held=True, retry=self.retry)
 
 
-class ArrivalUser(HarnessUser):
+class ArrivalUser(MIPTechUser):
     """Open model: starts lifecycles on a schedule (constant or Poisson) whatever completes.
 
     Each lifecycle's phases are measured from its scheduled start, so a late start shows in
@@ -104,7 +109,7 @@ class ArrivalUser(HarnessUser):
                 if delay > 0:
                     gevent.sleep(delay)
                 ctx.health.record_schedule_lag(ctx.clock.now() - due)
-                lifecycles.spawn(run_lifecycle, ctx, scheduled_at=due)
+                lifecycles.spawn(run_lifecycle, ctx, scheduled_at=due)  # no retry wait
             lifecycles.join()
             gevent.sleep(3600)  # the schedule is done; the shape ends the run
         finally:

@@ -154,7 +154,10 @@ class PlatformSession:
         `end_replies`: no done, no stop_typing: the reply never visibly ends)."""
         words = f"Reply to: {content[:200]}".split(" ")
         size = -(-len(words) // chunks)  # consecutive words, as a stream of tokens comes
-        parts = [" ".join(words[i * size : (i + 1) * size]) for i in range(chunks)]
+        # each chunk after the first starts with its space, as a token stream's do
+        parts = [
+            (" " if i else "") + " ".join(words[i * size : (i + 1) * size]) for i in range(chunks)
+        ]
         frames = [m.encode(MessageType.TYPING, {})]
         for i, part in enumerate(parts):
             data: dict[str, object] = {

@@ -41,10 +41,10 @@ def test_an_exception_of_ours_is_a_harness_error_counted_and_logged_once(
 ) -> None:
     ctx = context(fast_platform.base)
 
-    def broken() -> str:
+    def broken(conversation: object) -> list[object]:
         raise ZeroDivisionError("a bug of ours")
 
-    ctx.message = broken  # type: ignore[method-assign]
+    ctx.turns = broken  # type: ignore[method-assign,assignment]
     with caplog.at_level(logging.ERROR, logger="harness"):
         outcomes = [run_lifecycle(ctx) for _ in range(3)]
     assert outcomes == [Outcome("harness_error", True)] * 3

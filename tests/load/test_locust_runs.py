@@ -16,6 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness.analysis.stats import percentile
 from harness.launch import locust_command
+from harness.record.schema import split_labelled
 from harness.server.groundtruth import read_ground_truth
 from tests.conftest import harness_env, run_harness
 
@@ -56,23 +57,30 @@ def assert_accounting(run: dict[str, Any]) -> None:
     assert run["accounting"]["identity_holds"]
 
 
-def assert_raw_agrees_with_histograms(run_dir: Path) -> None:
+def assert_raw_agrees_with_histograms(run_dir: Path) -> int:
+    """Every series of histograms.json, a phase or a phase by step or tenant, holds exactly
+    the raw rows it names; run.json's phase table agrees with them."""
     hists = json.loads((run_dir / "histograms.json").read_text())["phases"]
     rows = raw_rows(run_dir)
-    for phase, h in hists.items():
-        ok = np.array(
-            [int(r["duration_us"]) for r in rows if r["phase"] == phase and r["ok"] == "1"]
-        )
-        bad = [r["error"] for r in rows if r["phase"] == phase and r["ok"] == "0"]
-        assert len(ok) == h["count"], phase
-        assert len(bad) == sum(h["errors"].values()), phase
+    labelled = 0
+    for name, h in hists.items():
+        phase, label, value = split_labelled(name) or (name, None, None)
+        labelled += label is not None
+        mine = [r for r in rows if r["phase"] == phase and (label is None or r[label] == value)]
+        ok = np.array([int(r["duration_us"]) for r in mine if r["ok"] == "1"])
+        bad = [r["error"] for r in mine if r["ok"] == "0"]
+        assert len(ok) == h["count"], name
+        assert len(bad) == sum(h["errors"].values()), name
         if len(ok):
             assert HdrHistogram.decode(h["hdr"]).get_total_count() == len(ok)
+            if label is not None:
+                continue
             table = json.loads((run_dir / "run.json").read_text())["phases"][phase]
             for q in (50, 90, 95, 99):
                 # one rule (nearest rank) on both: they differ by the 3 significant figures
                 exact_ms = percentile(np.sort(ok), q) / 1000
                 assert exact_ms <= table[f"p{q}_ms"] <= exact_ms * 1.001 + 0.001, (phase, q)
+    return labelled
 
 
 def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
@@ -117,7 +125,8 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
     assert {r["chunks"] for r in replies} == {"3"}
     # no injected gaps: chunks often share one read, a stream of no measurable time: no rate
     assert all(r["chars_per_s"] == "" or float(r["chars_per_s"]) > 0 for r in replies)
-    assert_raw_agrees_with_histograms(run_dir)
+    # the bundled conversations name their steps: chat phases are broken down by them
+    assert assert_raw_agrees_with_histograms(run_dir) > 0
     assert "WS       ready" in result.stderr  # Locust's own table shows the phases live
     # Locust started the 10 users in one batch; their first connects are spread over ~1 s,
     # not all in the first 0.1 s (no lifecycle is shorter: its auth delay alone is 0.1 s)
@@ -260,6 +269,8 @@ def test_no_locust_stats_leaves_the_harness_figures_whole(tmp_path: Path) -> Non
         "--platform-profile",
         "fast",
         "--no-locust-stats",
+        "--chats-per-session",
+        "1",  # one chat, no think time: many short lifecycles
     )
     run = run_json(latest(tmp_path))
     assert run["phases"]["ready"]["count"] > 10

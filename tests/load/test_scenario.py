@@ -28,7 +28,7 @@ def test_every_bundled_scenario_loads() -> None:
 
 def test_shape_walks_the_stages_then_stops() -> None:
     s = load_scenario("spike")
-    shape = ScenarioShape(s, object)
+    shape = ScenarioShape(s, [object])
     shape.get_run_time = lambda: 10  # type: ignore[method-assign]
     assert shape.tick() == (30, 10, [object])
     shape.get_run_time = lambda: 45  # type: ignore[method-assign]

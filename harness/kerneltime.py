@@ -34,13 +34,16 @@ def recv(sock: socket.socket, size: int, now: Callable[[], float]) -> tuple[byte
     two frames gives the earlier one the later time: one more reason a lagging run is
     invalid."""
     data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
-    return data, _arrival(ancillary, now())
+    # The stamp is wall-clock: read both clocks back to back, so what lies between the two
+    # reads (microseconds of Python, once a -5 us chat_gap) does not shift the arrival.
+    wall = time.time()
+    return data, _arrival(ancillary, wall, now())
 
 
-def _arrival(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+def _arrival(ancillary: list[tuple[int, int, bytes]], wall: float, now: float) -> float | None:
     for level, kind, raw in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
             seconds, nanoseconds = struct.unpack("qq", raw[:16])
-            waited = time.time() - (seconds + nanoseconds / 1e9)  # the stamp is wall-clock
+            waited = wall - (seconds + nanoseconds / 1e9)
             return now - max(waited, 0.0)
     return None

@@ -151,10 +151,16 @@ class BufferedSocket:
     def _fill(self) -> None:
         """Append what the socket has (waiting up to its timeout); EOF appends nothing."""
         if self.kernel_timestamps:
+            before = self.arrived
             data, self.arrived = kerneltime.recv(self._sock, 65536, self._clock.now)
             if self.arrived is None:  # accepted, but not delivered: stamp reads from now on
                 self.kernel_timestamps = False
                 self.arrived = self._clock.now()
+            elif before is not None and self.arrived < before:
+                # Later bytes of one stream never arrived first: a stamp that says so is the
+                # conversion's jitter (wall clock to monotonic), and must not make a
+                # negative chat_gap between two chunks that came microseconds apart.
+                self.arrived = before
         else:
             data = self._sock.recv(65536)
             self.arrived = self._clock.now()

@@ -123,6 +123,28 @@ def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival(
         assert buffered.arrived - sent_at >= 0.1
 
 
+def test_later_bytes_never_arrive_before_earlier_ones(
+    tcp_pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converting the kernel's wall-clock stamp to the monotonic clock jitters by the time
+    between two clock reads: two chunks microseconds apart once made a -5 us chat_gap, which
+    makes a run invalid. The real stamps are replaced by decreasing ones (the jitter cannot
+    be provoked on purpose); the reader's arrival times must not go backwards."""
+    from harness import kerneltime
+
+    a, b = tcp_pair
+    buffered = BufferedSocket(a, MonotonicClock())
+    if not buffered.kernel_timestamps:
+        pytest.skip("no kernel timestamps on this socket")
+    stamps = iter([100.000010, 100.000005])
+    real_recv = kerneltime.recv
+    monkeypatch.setattr(kerneltime, "recv", lambda *args: (real_recv(*args)[0], next(stamps)))
+    b.sendall(b"\x81\x01a")
+    assert buffered.read_frame() == (True, 1, b"a") and buffered.arrived == 100.000010
+    b.sendall(b"\x81\x01b")
+    assert buffered.read_frame() == (True, 1, b"b") and buffered.arrived == 100.000010
+
+
 def test_read_frame_parses_lengths_and_resumes_a_partial_frame_after_a_timeout(
     tcp_pair: tuple[socket.socket, socket.socket],
 ) -> None:

@@ -95,6 +95,8 @@ class RunContext:
         else None (tenant_id, unlabelled)."""
         if conversation is not None and conversation.tenant:
             return conversation.tenant
+        if not self.settings.tenants:
+            return None
         mix = self.tenants
         return mix.pick(self.rng) if mix is not None else None
 
@@ -189,7 +191,7 @@ class Reply:
             tuple(chat.parts),
             chat.step,
             (arrivals[0] - sent) * 1000 if arrivals else None,
-            tuple((b - a) * 1000 for a, b in itertools.pairwise(arrivals)),
+            tuple([(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]),
             (complete - sent) * 1000 if complete is not None else None,
         )
 
@@ -449,16 +451,17 @@ class MIPTechClient:
         document's delay and waits for `connection_ready` (check `s.ready`).
 
         tenant: this session's tenant (default: drawn from the run's --tenants mix, else the
-        configured tenant_id); held: reconnect with the document's backoff when dropped;
-        at: when it was due (monotonic, `self.ctx.clock.now()`), for an open-model arrival
-        whose phases count from its scheduled start. A session that never got ready makes
+        configured tenant_id; "": the configured tenant_id, unlabelled, whatever the mix).
+        held: reconnect with the document's backoff when dropped. at: when it was due
+        (monotonic, `self.ctx.clock.now()`), for an open-model arrival whose phases count
+        from its scheduled start. A session that never got ready makes
         the user wait as the document's client does (backoff, circuit breaker) at its end."""
         ctx = self.ctx
         return Session(
             ctx,
             held=held,
             at=at,
-            tenant=tenant if tenant is not None else ctx.tenant(),
+            tenant=(tenant if tenant is not None else ctx.tenant()) or None,  # "": none
             retry=self.retry,
         )
 
@@ -474,7 +477,8 @@ def run_lifecycle(
     conversation (or, held, a chat every `chat_interval_s`), counted exactly once."""
     conversation = ctx.conversation()
     client = MIPTechClient(ctx, retry)
-    with client.session(ctx.tenant(conversation), held=held, at=scheduled_at) as session:
+    tenant = conversation.tenant or ctx.tenant()  # drawn once
+    with client.session(tenant or "", held=held, at=scheduled_at) as session:
         if session.ready:
             converse(session, ctx, conversation)
     assert session.outcome is not None
@@ -495,9 +499,10 @@ def converse(session: Session, ctx: RunContext, conversation: Conversation) -> N
             session.chat(turn.text, turn.step or conversation.step)
         return
     for i, turn in enumerate(ctx.turns(conversation)):
-        think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(*k.think_time_s)
-        if i and not session.wait(think):
-            return
+        if i:
+            think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(*k.think_time_s)
+            if not session.wait(think):
+                return
         session.chat(turn.text, turn.step or conversation.step)
 
 

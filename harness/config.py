@@ -171,8 +171,8 @@ def _tenants_problem(value: str) -> str | None:
 
     try:
         parse_tenants(value, "")
-    except ConfigError as exc:
-        return str(exc).lstrip(": ")
+    except ConfigError as exc:  # said as "' VALUE': problem"; the caller names the value
+        return str(exc).split(": ", 1)[-1]
     return None
 
 

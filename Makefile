@@ -21,8 +21,7 @@ setup: $(STAMP)  ## create .venv and install the harness with its tools
 SCENARIO ?= baseline
 
 run: setup  ## the main job: the baseline scenario on the built-in reference platform, then its report
-	@$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) --only-summary; \
-	 $(BIN)/python -m harness report reports/latest
+	@$(BIN)/locust -f locustfile.py --headless --scenario $(SCENARIO) --only-summary --report
 
 RUN ?= reports/latest
 
@@ -79,6 +78,7 @@ bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 11 minutes; prints
 	$(BIN)/python -m bench.accuracy held --users 5000 --spawn-rate 500 --duration 25
 	$(BIN)/python -m bench.streaming --users 50 --duration 20
 	$(BIN)/python -m bench.cost --users 100 --duration 20
+	$(BIN)/python -m bench.live --workers 8 --samples 50000
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 200 --hold 30 --heartbeat 30
 	$(BIN)/python -m bench.report_scale --samples 10000000

@@ -437,10 +437,12 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.analysis.verdict import EXIT_CODES
     from harness.report.build import write_report
+    from harness.report.summary_text import checks_table
 
     summary, written = write_report(args.run_dir, args.benchmarks, args.warmup)
     run_dir = args.run_dir
     failing = [c for c in summary["checks"] if c.get("point") == "fail"]
+    print(checks_table(summary))
     print(f"verdict: {summary['verdict'].upper()}")
     for reason in summary["reasons"]:
         print(f"  - {reason}")

@@ -12,17 +12,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
 
-from harness.record.histograms import rank
+from harness.record.histograms import HistValues, rank
 
 MIN_ABOVE = 10  # a percentile needs at least this many samples above it to mean anything
 
 
-def percentile(sorted_values: np.ndarray, p: float) -> float:
-    return float(sorted_values[rank(p, len(sorted_values)) - 1])
+Ranked = np.ndarray | HistValues
+"""Durations in order: a sorted array of samples, or a histogram's values (HistValues); every
+statistic ranks both the same way."""
+
+
+def _at(values: Ranked, r: int) -> float:
+    """The r-th smallest (1-based)."""
+    return float(values.at_rank(r) if isinstance(values, HistValues) else values[r - 1])
+
+
+def percentile(sorted_values: Ranked, p: float) -> float:
+    return _at(sorted_values, rank(p, len(sorted_values)))
 
 
 def samples_needed(p: float) -> int:
@@ -30,15 +41,20 @@ def samples_needed(p: float) -> int:
     return 1 if p >= 100 else math.ceil(round(MIN_ABOVE / (1 - p / 100), 6))
 
 
-def interval(sorted_values: np.ndarray, p: float, confidence: float) -> tuple[float, float]:
+@lru_cache(maxsize=8)
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def interval(sorted_values: Ranked, p: float, confidence: float) -> tuple[float, float]:
     """A `confidence` interval for the p-th percentile (values at order-statistic ranks)."""
     n = len(sorted_values)
     q = p / 100
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = _z(confidence)
     spread = z * math.sqrt(n * q * (1 - q))
     low = max(1, math.floor(n * q - spread))
     high = min(n, math.ceil(n * q + spread) + 1)
-    return float(sorted_values[low - 1]), float(sorted_values[high - 1])
+    return _at(sorted_values, low), _at(sorted_values, high)
 
 
 @dataclass(frozen=True)
@@ -48,19 +64,20 @@ class Stat:
     high_ms: float | None = None
 
 
-def statistic(sorted_us: np.ndarray, stat: str, confidence: float) -> Stat:
-    """p50 ... p99.9, max or mean of durations in µs, returned in ms."""
+def statistic(sorted_us: Ranked, stat: str, confidence: float, bounds: bool = True) -> Stat:
+    """p50 ... p99.9, max or mean of durations in µs, returned in ms; with its confidence
+    interval unless `bounds` is False (a table shows the value alone)."""
     if stat == "max":
-        return Stat(float(sorted_us[-1]) / 1000)
+        return Stat(_at(sorted_us, len(sorted_us)) / 1000)
     if stat == "mean":
         mean = float(sorted_us.mean())
-        half = (
-            NormalDist().inv_cdf(0.5 + confidence / 2)
-            * float(sorted_us.std())
-            / math.sqrt(len(sorted_us))
-        )
+        if not bounds:
+            return Stat(mean / 1000)
+        half = _z(confidence) * float(sorted_us.std()) / math.sqrt(len(sorted_us))
         return Stat(mean / 1000, (mean - half) / 1000, (mean + half) / 1000)
     p = float(stat[1:])
+    if not bounds:
+        return Stat(percentile(sorted_us, p) / 1000)
     low, high = interval(sorted_us, p, confidence)
     return Stat(percentile(sorted_us, p) / 1000, low / 1000, high / 1000)
 

@@ -39,7 +39,9 @@ def phase_table(
         }
         for stat in TABLE_STATS:
             row[_key(stat)] = (
-                round(statistic(d.ok_us, stat, confidence).value_ms, 3) if d.count else None
+                round(statistic(d.ok_us, stat, confidence, bounds=False).value_ms, 3)
+                if d.count
+                else None
             )
         table[phase] = row
     return table

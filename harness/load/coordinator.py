@@ -43,6 +43,7 @@ from locust.runners import (
     WorkerRunner,
 )
 
+from harness.analysis.benchmarks import load_benchmarks
 from harness.checks import number, whole
 from harness.config import Settings, load_settings, split_target
 from harness.conversations import bundled, load_conversations
@@ -51,6 +52,7 @@ from harness.embedded import EmbeddedPlatform, admin_post, start_platform
 from harness.errors import HarnessError
 from harness.load.health import HealthMonitor
 from harness.load.lifecycle import RunContext
+from harness.load.live import LiveView
 from harness.load.scenario import Knobs, Scenario, ScenarioShape, load_scenario
 from harness.protocol.session import PhaseSample
 from harness.record.files import RecordWriteError
@@ -59,7 +61,7 @@ from harness.record.rundir import check_run_id, new_run_id, now_iso, run_metadat
 from harness.record.runfile import RunRecord
 from harness.record.samples import SampleWriter
 from harness.redact import MASK, mask_file
-from harness.report.summary_text import summary_text
+from harness.report.summary_text import checks_table, summary_text
 from harness.server.profiles import PROFILES
 
 log = logging.getLogger("harness")
@@ -135,7 +137,10 @@ class Coordinator:
             if self.knobs.conversations
             else bundled()
         )
-        if not self.is_worker:
+        self.live: LiveView | None = None
+        if not self.is_worker:  # the live view's table, refused now if it is bad input
+            self.benchmarks = Path(options.benchmarks) if options.benchmarks else None
+            self.bench = load_benchmarks(self.benchmarks)
             if not settings.tls_verify and settings.ws_url.startswith("wss:"):
                 say_warning(
                     f"TLS certificate verification is OFF (tls_verify from "
@@ -155,6 +160,11 @@ class Coordinator:
             conversations=conversations,
         )
         environment.harness_context = self.ctx  # type: ignore[attr-defined]
+        if self.record is not None:
+            self.live = LiveView(
+                environment, self.record, self.bench, self.max_loop_lag_ms, self._merge_local
+            )
+            self.live.add_to_web_ui()
         self._choose_users()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -164,6 +174,7 @@ class Coordinator:
         run_id = options.run_id or new_run_id()
         meta: dict[str, Any] = {
             "scenario": self.scenario.name if self.scenario else None,
+            "benchmarks": self.bench.source,
             "target": self.environment.host or "",
             "embedded_platform": None,
             **run_metadata(),
@@ -284,6 +295,9 @@ class Coordinator:
         gevent.spawn(self._flush_forever)
         if self.record is None:
             return
+        every = self.options.live_every
+        if self.live is not None and every > 0 and not self.options.only_summary:
+            gevent.spawn(self.live.print_forever, every)
         if isinstance(self.runner, LocalRunner):
             ctx.results.writer = SampleWriter(self.record.run_dir, self.worker_id)
         self.record.meta.update(self._run_description())
@@ -500,6 +514,13 @@ class Coordinator:
     def on_final_message(self, environment: Environment, msg: Any, **_: Any) -> None:
         self._merge(msg.data["worker"], msg.data["delta"])
 
+    def _merge_local(self) -> None:
+        """A local runner's figures so far into the record (a worker's come every 3 s)."""
+        if self.record is not None and self.record.status == "running":
+            delta = self.ctx.results.take_delta()
+            delta["health"] = self.ctx.health.summary(timelines=False)
+            self._merge(self.worker_id, delta)
+
     def _merge(self, worker: str, delta: dict[str, Any]) -> None:
         """A process's figures; one whose samples could not be written stops the run."""
         assert self.record is not None
@@ -588,9 +609,42 @@ class Coordinator:
                 say_error(f"{exc}; run.json keeps its last version")
             return
         print(summary_text(body), flush=True)
-        # Locust prints its own tables after `quitting`; say where the results are, last.
-        atexit.register(
-            print, f"harness: results in {record.run_dir} (reports/latest points there)", flush=True
+        # Locust prints its own tables after `quitting`: the checks and where the results
+        # are come last, after them.
+        atexit.register(print, self._end_block(), flush=True)
+
+    def _end_block(self) -> str:
+        """The benchmark checks, error budgets, lifecycles and verdict: of the report (built
+        now with --report, from the raw samples), else of the merged histograms."""
+        record = self.record
+        assert record is not None and self.live is not None
+        where = f"harness: results in {record.run_dir} (reports/latest points there)"
+        if self.options.report:
+            from harness.analysis.verdict import EXIT_CODES
+            from harness.report.build import write_report
+
+            try:
+                summary, written = write_report(record.run_dir, self.benchmarks)
+            except HarnessError as exc:
+                self.environment.process_exit_code = 2
+                return f"harness: error: no report: {exc}\n{where}"
+            self.environment.process_exit_code = EXIT_CODES[summary["verdict"]]
+            lines = ["harness: benchmark checks (the report's, from the raw samples)"]
+            lines += [checks_table(summary), f"verdict: {summary['verdict'].upper()}"]
+            lines += [f"  - {reason}" for reason in summary["reasons"]]
+            if written:
+                lines.append(f"report: {record.run_dir / 'report.html'}")
+            return "\n".join([*lines, where])
+        live = self.live.snapshot(fresh=True)
+        return "\n".join(
+            [
+                "harness: benchmark checks (on the merged histograms, 3 significant figures)",
+                checks_table(live),
+                f"harness: verdict on the merged histograms: "
+                f"{str(live['verdict_if_ended_now']).upper()}; `python -m harness report "
+                f"{record.run_dir}` judges the raw samples and draws the report",
+                where,
+            ]
         )
 
 
@@ -605,6 +659,7 @@ _NUMBER_OPTIONS: tuple[tuple[str, str, str | None, float, bool, bool], ...] = (
     ("start_spread", "--start-spread", "start_spread_s", 0, False, False),
     ("heartbeat_interval", "--heartbeat-interval", None, 0, True, False),  # a setting
     ("max_loop_lag_ms", "--max-loop-lag-ms", None, 0, True, False),  # the health tolerance
+    ("live_every", "--live-every", None, 0, False, False),  # 0: no live console block
 )
 
 

@@ -64,6 +64,27 @@ def add_options(parser: Any) -> None:
         default=None,
         help="harness event-loop lag p99 above which the run is invalid (default 10)",
     )
+    g.add_argument(
+        "--benchmarks",
+        default=None,
+        metavar="FILE",
+        help="the benchmark table the live view checks (and --report; default "
+        "scenarios/benchmarks.toml)",
+    )
+    g.add_argument(
+        "--live-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="print the harness's live block (checks, errors, health) this often; 0: never "
+        "(also off with --only-summary)",
+    )
+    g.add_argument(
+        "--report",
+        action="store_true",
+        help="at the end, build the report (python -m harness report) and exit with its "
+        "verdict: 0 pass, 1 fail, 2 invalid",
+    )
     g.add_argument("--reports-dir", default="reports", help="where run directories go")
     g.add_argument(
         "--run-id",

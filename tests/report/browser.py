@@ -23,8 +23,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-def inspect_page(page: Path, expression: str) -> dict[str, Any]:
-    """Load `page`; return console errors, exceptions and the value of `expression`."""
+def inspect_page(page: Path | str, expression: str, wait_s: float = 0.0) -> dict[str, Any]:
+    """Load `page` (a file, or a URL); return console errors, exceptions and the value of
+    `expression`: once truthy, or after `wait_s` seconds of asking (a page that fetches its
+    data after it loads)."""
     assert CHROMIUM, "chromium is not installed (make test installs it)"
     port = free_port()
     # Chromium's helper processes may still write to the profile as it is removed
@@ -45,14 +47,16 @@ def inspect_page(page: Path, expression: str) -> dict[str, Any]:
                     pass
                 time.sleep(0.1)
             ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=30)
-            return _drive(ws, page, expression)
+            return _drive(ws, page, expression, wait_s)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the browser and its helpers
             proc.wait()
 
 
-def _drive(ws: websocket.WebSocket, page: Path, expression: str) -> dict[str, Any]:
+def _drive(
+    ws: websocket.WebSocket, page: Path | str, expression: str, wait_s: float
+) -> dict[str, Any]:
     """Navigate, wait until document.readyState is complete (polled: no event to miss), then
     evaluate `expression`; console errors and exceptions are collected all along."""
     ids = iter(range(1, 10_000))
@@ -72,7 +76,7 @@ def _drive(ws: websocket.WebSocket, page: Path, expression: str) -> dict[str, An
 
     for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
         call(domain)
-    call("Page.navigate", url=page.resolve().as_uri())
+    call("Page.navigate", url=page if isinstance(page, str) else page.resolve().as_uri())
     loaded = False
     deadline = time.monotonic() + 30
     while not loaded and time.monotonic() < deadline:
@@ -80,6 +84,10 @@ def _drive(ws: websocket.WebSocket, page: Path, expression: str) -> dict[str, An
         if not loaded:
             time.sleep(0.1)
     value = evaluate(expression) if loaded else None
+    until = time.monotonic() + wait_s
+    while loaded and not value and time.monotonic() < until:
+        time.sleep(0.25)
+        value = evaluate(expression)
     return {"loaded": loaded, "errors": errors, "value": value}
 
 

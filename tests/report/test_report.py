@@ -36,8 +36,13 @@ def documented_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_documented_profile_passes(documented_run: Path) -> None:
     result = run_harness("report", str(documented_run))
     assert result.returncode == 0, result.stdout
-    assert result.stdout.startswith("verdict: PASS")
     summary = json.loads((documented_run / "summary.json").read_text())
+    # the checks as a table (measured as in summary.json), then the verdict, then the page
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["phase", "check", "measured", "ms", "interval", "ms", "status"]
+    ready = next(c for c in summary["checks"] if c["check"] == "p95 < 600ms")
+    assert f"{ready['value_ms']:.3f}" in result.stdout
+    assert lines[-2:] == ["verdict: PASS", f"report: {documented_run / 'report.html'}"]
     assert summary["verdict"] == "pass" and summary["schema_version"] == SUMMARY_JSON
     assert set(summary["phases"]["ready"]) >= {
         "count",

@@ -42,6 +42,7 @@ def make_run(run_dir: Path, samples: int) -> None:
             "platform_init": init,
             "ready": init + 103_000,
             "chat_first": rng.normal(150_000, 2_000, n),
+            "chat_gap": rng.lognormal(np.log(40_000), 0.5, n),
             "chat_complete": rng.normal(272_000, 3_000, n),
             "heartbeat": rng.uniform(200, 900, n),
         }

@@ -439,7 +439,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.build import write_report
     from harness.report.summary_text import checks_table
 
-    summary, written = write_report(args.run_dir, args.benchmarks, args.warmup)
+    summary, written = write_report(args.run_dir, args.benchmarks, args.warmup, _progress())
     run_dir = args.run_dir
     failing = [c for c in summary["checks"] if c.get("point") == "fail"]
     print(checks_table(summary))
@@ -454,6 +454,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if written:
         print(f"report: {run_dir / 'report.html'}")
     return EXIT_CODES[summary["verdict"]]
+
+
+def _progress(every_s: float = 3.0) -> Callable[[str], None]:
+    """Say how a long step goes, on stderr, once it has taken `every_s` and then at most
+    that often (a quick one says nothing)."""
+    import time
+
+    start = time.monotonic()
+    said = [start]
+
+    def say(what: str) -> None:
+        now = time.monotonic()
+        if now - said[0] >= every_s or (said[0] > start and what.startswith("drawing")):
+            said[0] = now
+            print(f"harness report: {what} ({now - start:.0f} s)", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _reports_dir(path: Path) -> Path:

@@ -8,6 +8,7 @@ hash for session ids), so ten million samples fit in a few hundred MB.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,16 @@ class RunData:
         return self.phases.get(name) or self.breakdown.get(name)
 
 
-def load_run(run_dir: Path, warmup_s: float = 0.0) -> RunData:
+Progress = Callable[[int], None]
+"""Told the samples read so far, after each chunk of a large run."""
+
+
+def load_run(run_dir: Path, warmup_s: float = 0.0, progress: Progress | None = None) -> RunData:
     run = read_run_json(run_dir)
     files = sample_files(run_dir, run)
     present = [f for f in files if f.path.is_file()]
     if present:
-        return _from_samples(run_dir, run, files, present, warmup_s)
+        return _from_samples(run_dir, run, files, present, warmup_s, progress)
     if (run_dir / "histograms.json").is_file():
         # No samples file here (remote workers keep theirs on their machines): the merged
         # histograms hold every sample, within 3 significant figures. A file written on this
@@ -87,6 +92,7 @@ def _from_samples(
     files: list[SampleFile],
     present: list[SampleFile],
     warmup_s: float,
+    progress: Progress | None = None,
 ) -> RunData:
     phase_codes: dict[str, int] = {}
     error_codes: dict[str, int] = {"": 0}
@@ -99,6 +105,8 @@ def _from_samples(
         try:
             for chunk in read_chunks(path):
                 rows[path] += len(chunk)
+                if progress is not None:
+                    progress(sum(rows.values()))
                 phase = _codes(chunk["phase"], phase_codes)
                 error = _codes(chunk["error"], error_codes)
                 session = pd.util.hash_array(chunk["session_id"].to_numpy(dtype=object))

@@ -4,6 +4,7 @@ the files could be written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,20 @@ from harness.report.html import render
 
 
 def write_report(
-    run_dir: Path, benchmarks: Path | None = None, warmup_s: float | None = None
+    run_dir: Path,
+    benchmarks: Path | None = None,
+    warmup_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
+    """summary.json, report.html, junit.xml and summary.md; `progress` is told how a large
+    run's analysis goes (samples read, then drawing)."""
     bench = load_benchmarks(benchmarks)
     if warmup_s is not None:
         bench = replace(bench, warmup_s=warmup_s)
-    data = load_run(run_dir, bench.warmup_s)
+    read = None if progress is None else lambda n: progress(f"read {n:,} samples")
+    data = load_run(run_dir, bench.warmup_s, read)
+    if progress is not None:
+        progress("drawing the report")
     # Masked as data before anything is drawn: run.json was masked when written, but this
     # process may know more secrets (and a hand-made run directory was never masked).
     summary = mask_data(summarise(data, bench))

@@ -106,7 +106,10 @@ def checks_table(summary: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  " + "  ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=True)) for r in rows]
+    lines = [
+        ("  " + "  ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=True))).rstrip()
+        for r in rows
+    ]
     budgets = [b for b in summary["error_budgets"] if b["count"] or b["status"] != "pass"]
     if budgets:
         lines.append(

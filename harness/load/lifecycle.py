@@ -500,7 +500,10 @@ def converse(session: Session, ctx: RunContext, conversation: Conversation) -> N
         return
     for i, turn in enumerate(ctx.turns(conversation)):
         if i:
-            think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(*k.think_time_s)
+            if k.think_time_s is not None:  # set for the run: it replaces the turns' own
+                think = ctx.rng.uniform(*k.think_time_s)
+            else:
+                think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(1.0, 3.0)
             if not session.wait(think):
                 return
         session.chat(turn.text, turn.step or conversation.step)

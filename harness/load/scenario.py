@@ -27,7 +27,8 @@ class Knobs:
     """How a simulated user behaves."""
 
     chats_per_session: int | None = None  # None: each conversation's turns
-    think_time_s: tuple[float, float] = (1.0, 3.0)
+    # between turns, uniform in [low, high]; None: each turn's own think_s, else (1, 3)
+    think_time_s: tuple[float, float] | None = None
     message_length: int | None = None  # None: the conversations' texts; N: N-character filler
     conversations: str | None = None  # a JSONL or CSV file (None: the bundled corpus)
     session_duration_s: float = 0.0  # held sessions: 0 = until the run ends

@@ -198,7 +198,7 @@ def test_bundled_lifecycles_say_the_conversations_turns(streaming: RunningPlatfo
     from harness.load.lifecycle import run_lifecycle
 
     ctx = context(streaming.base)
-    ctx = replace(ctx, knobs=Knobs(think_time_s=(0.0, 0.0)))
+    ctx = replace(ctx, knobs=Knobs())  # no --think-time: each turn's own think_s
     ctx.conversations = (
         Conversation(
             (Turn("first question", step="opening"), Turn("and a follow-up", think_s=0.05)),
@@ -211,5 +211,10 @@ def test_bundled_lifecycles_say_the_conversations_turns(streaming: RunningPlatfo
     done = samples(ctx, "chat_complete")
     assert [x.step for x in done] == ["opening", "support"]  # a turn's step, else its own
     assert all(x.tenant == "acme" for x in ctx.results.samples)  # type: ignore[attr-defined]
-    # the think time between the turns went by, with the session kept
+    # the turn's think time went by between the turns, with the session kept
     assert done[1].start - done[0].start >= 0.05 + done[0].duration_us / 1e6
+    # a think time set for the run replaces the turns' own
+    ctx.knobs = Knobs(think_time_s=(0.3, 0.3))
+    assert run_lifecycle(ctx).failure is None
+    later = samples(ctx, "chat_complete")[2:]
+    assert later[1].start - later[0].start >= 0.3 + later[0].duration_us / 1e6

@@ -718,6 +718,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp,
         *("--reports-dir", str(tmp / "reports"), "--platform-profile", "fast"),
         *("-u", "10", "-r", "10", "-t", "5s", "--max-loop-lag-ms", LAG_MS),
+        *("--chats-per-session", "1"),  # short lifecycles: enough samples for a pass
     )
     run_dir = latest(tmp / "reports")
     run = read_run(run_dir)

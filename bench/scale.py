@@ -1,13 +1,14 @@
 """Scale: many held ready sessions with heartbeats from this one machine.
 
     python -m bench.scale [--sessions 20000] [--spawn-rate 500] [--hold 30] [--processes 2]
-                          [--heartbeat 10]
+                          [--heartbeat 10] [--platform-workers 2] [--source-addresses A-B]
 
-Starts `harness serve --profile fast --workers 2` (a process may hold at most 20,000 open
-files here, so both sides need two processes), then a Locust run of HeldSessionUsers with
-`--processes N`, heartbeats every `--heartbeat` s (the document's is 30). Prints how many
-sessions were ready at once, the heartbeat round trips, and the harness's memory per held
-session.
+Starts `harness serve --profile fast --workers N` (a process may hold at most 20,000 open
+files here, so both sides need a process per 20,000 sessions or fewer), then a Locust run of
+HeldSessionUsers with `--processes N`, heartbeats every `--heartbeat` s (the document's is
+30), connecting from `--source-addresses` in turn (one address pair has ~28,000 ephemeral
+ports: 50,000 sessions need two or more). Prints how many sessions were ready at once, the
+heartbeat round trips, and the harness's memory per held session.
 """
 
 from __future__ import annotations
@@ -29,17 +30,20 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=30, help="seconds after the ramp")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--heartbeat", type=float, default=10, help="seconds between pings")
+    parser.add_argument("--platform-workers", type=int, default=2)
+    parser.add_argument("--source-addresses", default="", help="e.g. 127.0.0.2-127.0.0.4")
     args = parser.parse_args()
     duration = args.sessions / args.spawn_rate + args.hold
     with (
         tempfile.TemporaryDirectory() as tmp,
-        embedded_platform("--profile", "fast", "--workers", "2") as platform,
+        embedded_platform("--profile", "fast", "--workers", str(args.platform_workers)) as platform,
     ):
         scenario = Path(tmp) / "scale.toml"
         scenario.write_text(
             "user_class = 'HeldSessionUser'\n"
             "[users]\nchat_interval_s = 600\n"
             f"[settings]\nheartbeat_interval_ms = {args.heartbeat * 1000:.0f}\n"
+            f"source_addresses = '{args.source_addresses}'\n"
             f"[[stages]]\nduration_s = {duration}\nusers = {args.sessions}\n"
             f"spawn_rate = {args.spawn_rate}\n"
         )
@@ -56,7 +60,8 @@ def main() -> None:
         f"scale: {args.sessions} held sessions opened at {args.spawn_rate:g}/s by "
         f"{args.processes} harness processes, held {args.hold:g} s, "
         f"heartbeat every {args.heartbeat:g} s; "
-        f"reference platform profile fast, 2 workers, same machine"
+        f"reference platform profile fast, {args.platform_workers} workers, same machine"
+        + (f"; from {args.source_addresses}" if args.source_addresses else "")
     )
     print(
         f"  ready {a['ready']} of {a['started']} started; failed {a['failed'] or 0}; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import ipaddress
 import math
 import os
 import re
@@ -62,6 +63,9 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = ()
     max_frame_bytes: int = 16 * 1024 * 1024  # a larger platform message: protocol_error, 1009
     max_json_depth: int = 64  # a platform frame nested deeper: protocol_error, 1002
+    # Local addresses connections come from, in turn ("127.0.0.2-127.0.0.9,10.0.0.5"): each
+    # source address has its own ~28,000 ephemeral ports to a platform address
+    source_addresses: str = ""
     # Where each value came from ("default", "scenario", ".env", "environment", "command line").
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -164,6 +168,42 @@ def _check_url(value: str) -> str | None:
     return _url_problem(value, ("ws", "wss"), "ws://localhost:8000")
 
 
+MAX_SOURCES = 4096
+
+
+def source_address_list(text: str) -> tuple[str, ...]:
+    """The addresses of a `source_addresses` setting: A, A-B (IPv4, inclusive), comma
+    separated. Raises ValueError saying what is wrong."""
+    found: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise ValueError("an empty entry; write e.g. 127.0.0.2-127.0.0.9,10.0.0.5")
+        low, dash, high = part.partition("-")
+        try:
+            first = ipaddress.ip_address(low.strip())
+            last = ipaddress.ip_address(high.strip()) if dash else first
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or a range A-B") from None
+        if first.version != last.version or int(last) < int(first):
+            raise ValueError(f"{part!r}: a range goes from a lower to a higher IPv4 address")
+        if int(last) - int(first) + len(found) >= MAX_SOURCES:
+            raise ValueError(f"more than {MAX_SOURCES} addresses")
+        found += [str(ipaddress.ip_address(n)) for n in range(int(first), int(last) + 1)]
+    if len(set(found)) != len(found):
+        raise ValueError("an address appears twice")
+    return tuple(found)
+
+
+def _sources_problem(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        source_address_list(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _tenants_problem(value: str) -> str | None:
     if not value:
         return None  # no mix: every session is tenant_id's
@@ -191,6 +231,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "page_url": lambda v: _url_problem(v, ("http", "https"), "http://localhost:3000/"),
     "user_agent": _check_text,
     "tenants": lambda v: _tenants_problem(v),
+    "source_addresses": lambda v: _sources_problem(v),
     "tenant_id": lambda v: (
         None
         if re.fullmatch(r"[A-Za-z0-9._-]+", v)

@@ -230,6 +230,10 @@ class BufferedSocket:
     def fileno(self) -> int:
         return self._sock.fileno()
 
+    def getsockname(self) -> tuple[str, int]:
+        address = self._sock.getsockname()
+        return str(address[0]), int(address[1])
+
     def gettimeout(self) -> float | None:  # asked before every read
         return self._sock.gettimeout()
 
@@ -271,12 +275,17 @@ class Connection:
     every frame)."""
 
     def __init__(
-        self, session: ClientSession, tls: TlsOptions | None = None, hook: FrameHook | None = None
+        self,
+        session: ClientSession,
+        tls: TlsOptions | None = None,
+        hook: FrameHook | None = None,
+        source: str | None = None,
     ) -> None:
         self.session = session
         self.clock = session.clock
         self.tls = tls or TlsOptions()
         self.hook = hook
+        self.source = source  # the local address to connect from (None: the system's)
         self.detail = ""  # what went wrong, in words, for the last failure
         self._ws: websocket.WebSocket | None = None
         self._socket: BufferedSocket | None = None
@@ -313,6 +322,8 @@ class Connection:
         sock: socket.socket | None = None
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
+            if self.source is not None:
+                sock.bind((self.source, 0))  # its own ephemeral ports
             sock.settimeout(timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.connect(address)
@@ -386,6 +397,14 @@ class Connection:
         """Send a heartbeat now (besides the session's own every heartbeat interval)."""
         self.session.send_ping()
         self._flush()
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """(address, port) this connection comes from, while it is open."""
+        sock = self._socket
+        if sock is None:
+            return None
+        return sock.getsockname()
 
     def is_open(self) -> bool:
         return self.session.state in (State.CONNECTED, State.READY, State.DISCONNECTING)

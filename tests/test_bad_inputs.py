@@ -1141,6 +1141,24 @@ LOCUST_CASES: list[Case] = [
     case("tenants-bad-name", ["--tenants", "a b:70"], "tenants"),
     case("tenants-twice", ["--tenants", "a:1,a:2"], "tenants"),
     case("tenants-env-zero", [], "MIPTECH_TENANTS", env={"MIPTECH_TENANTS": "a:0"}),
+    case(
+        "sources-not-an-address",
+        [],
+        "MIPTECH_SOURCE_ADDRESSES",
+        env={"MIPTECH_SOURCE_ADDRESSES": "127.0.0.2,localhost"},
+    ),
+    case(
+        "sources-range-backwards",
+        [],
+        "MIPTECH_SOURCE_ADDRESSES",
+        env={"MIPTECH_SOURCE_ADDRESSES": "127.0.0.9-127.0.0.2"},
+    ),
+    case(
+        "sources-too-many",
+        [],
+        "MIPTECH_SOURCE_ADDRESSES",
+        env={"MIPTECH_SOURCE_ADDRESSES": "10.0.0.0-10.1.0.0"},
+    ),
 ]
 _check_ids_unique(LOCUST_CASES)
 LOCUST_LOG = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+\] \S+/INFO/locust\.")

@@ -711,6 +711,8 @@ def _settings_for(options: Any, scenario: Scenario | None, host: str | None) -> 
         cli["heartbeat_interval_ms"] = options.heartbeat_interval * 1000
     if options.tenants is not None:
         cli["tenants"] = options.tenants
+    if options.source_addresses is not None:
+        cli["source_addresses"] = options.source_addresses
     env_file = Path(options.env_file) if options.env_file else None
     if env_file is None and Path(".env").is_file():
         env_file = Path(".env")

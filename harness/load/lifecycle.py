@@ -18,6 +18,7 @@ import logging
 import random
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -26,7 +27,7 @@ import gevent
 from gevent import GreenletExit
 from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
-from harness.config import Settings
+from harness.config import Settings, source_address_list
 from harness.conversations import Conversation, TenantMix, Turn, bundled, parse_tenants
 from harness.errors import ErrorClass
 from harness.load.health import HealthMonitor
@@ -74,6 +75,7 @@ class RunContext:
     rng: random.Random = field(default_factory=random.Random)
     conversations: tuple[Conversation, ...] = field(default_factory=bundled)
     _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
+    _sources: tuple[str, Iterator[str]] | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> TlsOptions:
@@ -89,6 +91,16 @@ class RunContext:
         if mix is None:  # parsed once per text (the settings are settled again at test_start)
             mix = self._mixes[text] = parse_tenants(text, "tenants")
         return mix
+
+    def source(self) -> str | None:
+        """The local address the next connection comes from: settings.source_addresses in
+        turn, None when unset."""
+        text = self.settings.source_addresses
+        if not text:
+            return None
+        if self._sources is None or self._sources[0] != text:
+            self._sources = (text, itertools.cycle(source_address_list(text)))
+        return next(self._sources[1])
 
     def tenant(self, conversation: Conversation | None = None) -> str | None:
         """The tenant of a new session: the conversation's, else drawn from the run's mix,
@@ -320,7 +332,7 @@ class Session:
             if self.tenant is not None:
                 settings = replace(settings, tenant_id=self.tenant, label_tenant=True)
             session = ClientSession(settings, ctx.clock, self._sink)
-            self.conn = Connection(session, ctx.tls)
+            self.conn = Connection(session, ctx.tls, source=ctx.source())
             self._url = ctx.settings.session_url(session.session_id, tenant_id=self.tenant)
             if self.conn.open(self._url, at=self._at):
                 self.conn.wait_ready()

@@ -44,6 +44,13 @@ def add_options(parser: Any) -> None:
         "also broken down by tenant (default: --tenant / MIPTECH_TENANT_ID alone)",
     )
     g.add_argument(
+        "--source-addresses",
+        default=None,
+        metavar="A-B,C",
+        help="connect from these local addresses in turn (e.g. 127.0.0.2-127.0.0.9): each has "
+        "its own ~28,000 ephemeral ports to the platform (default: the system's choice)",
+    )
+    g.add_argument(
         "--message-length",
         type=int,
         default=None,

@@ -218,3 +218,23 @@ def test_bundled_lifecycles_say_the_conversations_turns(streaming: RunningPlatfo
     assert run_lifecycle(ctx).failure is None
     later = samples(ctx, "chat_complete")[2:]
     assert later[1].start - later[0].start >= 0.3 + later[0].duration_us / 1e6
+
+
+def test_connections_come_from_the_source_addresses_in_turn(fast_platform: RunningPlatform) -> None:
+    ctx = context(fast_platform.base, source_addresses="127.0.0.2-127.0.0.3,127.0.0.7")
+    seen = []
+    for _ in range(4):
+        with Session(ctx) as s:
+            assert s.ready and s.conn is not None and s.conn.local_address is not None
+            seen.append(s.conn.local_address[0])
+    assert seen == ["127.0.0.2", "127.0.0.3", "127.0.0.7", "127.0.0.2"]
+    assert accounting(ctx)["completed"] == 4
+
+
+def test_a_source_address_this_machine_lacks_is_the_harness_fault(
+    fast_platform: RunningPlatform,
+) -> None:
+    ctx = context(fast_platform.base, source_addresses="192.0.2.1")  # TEST-NET-1: not ours
+    with Session(ctx) as s:
+        assert not s.ready
+    assert accounting(ctx)["failed"] == {"harness_error": 1}

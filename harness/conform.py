@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -213,6 +214,7 @@ class Peer:
         self.session_id = str(uuid.uuid4())
         self.seen: list[Event] = []
         self.closed: Closed | None = None
+        self._expired = False
         s = target.settings
         url = target.url(self.session_id, without)
         parts = urlsplit(url)
@@ -297,15 +299,39 @@ class Peer:
         self._ws.shutdown()
 
     def _next(self, timeout: float) -> Event | None:
+        """The next data frame within `timeout`, however the platform trickles its bytes or
+        pings meanwhile (websocket-client answers a ping and reads on, restarting its socket
+        timeout on every read): at the deadline a timer shuts the socket for reading."""
         if self.closed is not None:
             return self.closed
+        if self._expired:  # a deadline passed and shut the socket: nothing more to read
+            return None
         self._ws.settimeout(timeout)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            sock = self._ws.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
         try:
             opcode, frame = self._ws.recv_data_frame()
         except (TimeoutError, websocket.WebSocketTimeoutException):
             return None
         except (OSError, websocket.WebSocketException):
+            if expired.is_set():  # our deadline, not the platform's close: no answer
+                self._expired = True
+                return None
             return self._ended(None, "")
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            self._expired = True
+            return None
         data = frame.data
         if opcode == ABNF.OPCODE_CLOSE:  # websocket-client has answered it already
             code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
@@ -365,6 +391,8 @@ class Client:
         if s.close_code is not None:
             reason = f" ({s.close_reason[:80]})" if s.close_reason else ""
             return f"closed {s.close_code}{reason}"
+        if s.failure is None:
+            return f"none came ({s.state.value.lower()})"
         return f"{s.failure} {self.conn.detail}".strip()
 
     def sample(self, phase: Phase) -> PhaseSample | None:
@@ -535,6 +563,11 @@ def check_ping(t: Target) -> Finding:
     return failed(said(got, t.answer_timeout_s))
 
 
+EARLY_TOLERANCE = 0.9
+"""A close for want of auth may come this share of the auth timeout early (timers differ),
+not earlier."""
+
+
 def check_auth_timeout(t: Target) -> Finding:
     limit = t.auth_timeout_s + t.answer_timeout_s
     with Peer(t) as peer:
@@ -543,6 +576,12 @@ def check_auth_timeout(t: Target) -> Finding:
         return failed(f"still open {limit:g} s after it opened without auth")
     if got.code != POLICY_VIOLATION:
         return failed(f"{said(got, 0)} without auth")
+    early = t.auth_timeout_s * EARLY_TOLERANCE
+    if got.after_s < early:  # a client whose auth is merely slow would be dropped
+        return failed(
+            f"closed 1008 after {got.after_s:.2f} s without auth: before the "
+            f"{t.auth_timeout_s:g} s auth timeout"
+        )
     error = any(
         isinstance(e, m.PlatformError) and e.code == ErrorCode.AUTH_TIMEOUT for e in peer.seen
     )

@@ -252,3 +252,60 @@ def test_a_url_without_one_key_keeps_the_rest_as_given() -> None:
     assert t.url("S") == "ws://h:1/api/v1/ws/chat?key=a%2Fb&tenant_id=miptech-company&session_id=S"
     assert t.url("S", without="tenant_id") == "ws://h:1/api/v1/ws/chat?key=a%2Fb&session_id=S"
     assert t.url("S", without="session_id").endswith("?key=a%2Fb&tenant_id=miptech-company")
+
+
+def test_an_early_auth_timeout_close_fails_the_rule(
+    platform_factory: Callable[..., RunningPlatform],
+) -> None:
+    """Closing at 0.3 s when the platform's auth timeout is said to be 2 s drops a client
+    whose auth is merely slow: a fail, not a pass."""
+    p = serve(platform_factory)
+    result = conform(p, "--only", "auth_timeout", "--auth-timeout-ms", "2000")
+    status, rest = rows(result.stdout)["auth_timeout"]
+    assert status == "fail" and "before the 2 s auth timeout" in rest, result.stdout
+
+
+PINGING = """
+import asyncio, json, sys
+from websockets.asyncio.server import serve
+
+async def handler(ws):  # answers auth with ready, then nothing but WebSocket pings
+    async def pings():
+        while True:
+            await asyncio.sleep(0.2)
+            await ws.ping()
+    task = asyncio.create_task(pings())
+    try:
+        async for message in ws:
+            if json.loads(message).get("type") == "auth":
+                ready = {"client_id": "c", "tenant_id": "t", "ready_duration": 0.01}
+                await ws.send(json.dumps({"type": "connection_ready", "data": ready}))
+    except Exception:
+        pass
+    finally:
+        task.cancel()
+
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+
+def test_a_platform_that_only_pings_gets_no_answer_by_the_deadline(tmp_path: Path) -> None:
+    """websocket-client answers a ping and reads on, restarting its socket timeout: such a
+    platform once kept conform waiting for ever. Every wait now ends by its deadline."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", PINGING, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        result = conform(f"ws://127.0.0.1:{port}", "--only", "ping,unknown_type")
+    finally:
+        server.kill()
+        server.wait()
+    assert statuses(result.stdout) == {"unknown_type": "fail", "ping": "fail"}, result.stdout
+    assert rows(result.stdout)["ping"][1].endswith("no answer in 1 s"), result.stdout

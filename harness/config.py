@@ -234,8 +234,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "source_addresses": lambda v: _sources_problem(v),
     "tenant_id": lambda v: (
         None
-        if re.fullmatch(r"[A-Za-z0-9._-]+", v)
-        else "must be a non-empty name of letters, digits, '.', '_' or '-'"
+        if re.fullmatch(r"[A-Za-z0-9._-]{1,128}", v)
+        else "must be a name of 1 to 128 letters, digits, '.', '_' or '-'"
     ),
     "reconnect_jitter": lambda v: range_problem(v, 0, 1),
     # Python's JSON parser recurses per level: past a few hundred it cannot parse anyway.

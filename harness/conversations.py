@@ -16,6 +16,7 @@ Every problem is one ConfigError line naming the file, the line and what is allo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -315,9 +316,21 @@ def load_conversations(path: Path, max_message_length: int = 4000) -> tuple[Conv
 
 
 @functools.cache
-def bundled() -> tuple[Conversation, ...]:
-    """The bundled support-chat corpus (read once)."""
-    return load_conversations(BUNDLED)
+def bundled(max_message_length: int = 4000) -> tuple[Conversation, ...]:
+    """The bundled support-chat corpus (read once), each turn cut to `max_message_length`
+    characters (the client refuses longer ones, as a team's `.env` may set it lower)."""
+    return tuple(
+        dataclasses.replace(
+            c,
+            turns=tuple(
+                dataclasses.replace(t, text=t.text[:max_message_length])
+                if len(t.text) > max_message_length
+                else t
+                for t in c.turns
+            ),
+        )
+        for c in load_conversations(BUNDLED)
+    )
 
 
 def pick(conversations: Sequence[Conversation], rng: random.Random) -> Conversation:

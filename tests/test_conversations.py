@@ -478,3 +478,11 @@ def test_random_bytes_load_or_refuse(raw: bytes, suffix: str) -> None:
 def test_mutated_files_load_or_refuse(case: tuple[str, str]) -> None:
     text, suffix = case
     loads_or_refuses(text.encode("utf-8", "surrogatepass"), suffix)
+
+
+def test_the_bundled_corpus_keeps_a_lower_message_limit() -> None:
+    """A team's .env with REACT_APP_CHAT_MAX_MESSAGE_LENGTH=500 once turned a healthy run
+    into FAIL (harness_error: MessageTooLong) on the corpus's long turns."""
+    short = bundled(500)
+    assert max(len(t.text) for c in short for t in c.turns) == 500
+    assert len(short) == len(bundled())

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.checks import number, range_problem, read_text
 from harness.errors import ConfigError, ErrorClass
-from harness.record.schema import PHASES, split_labelled
+from harness.record.schema import PHASES, STEP_PHASES, split_labelled
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "benchmarks.toml"
 STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
@@ -121,6 +121,10 @@ def load_benchmarks(path: Path | None = None) -> Benchmarks:
             raise ConfigError(
                 f"{where}: no such phase; phases: {', '.join(PHASES)}, or one of them by "
                 f'step or tenant, e.g. [phases."chat_complete{{step:pricing_question}}"]'
+            )
+        if split and split[1] == "step" and split[0] not in STEP_PHASES:
+            raise ConfigError(
+                f"{where}: {split[0]} has no steps (a step names a chat: {', '.join(STEP_PHASES)})"
             )
         spec = _table(spec, where)
         extra = set(spec) - {"documented", "description", "checks"}

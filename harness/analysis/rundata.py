@@ -153,9 +153,10 @@ def _from_samples(
     )
     error_names = np.array(sorted(error_codes, key=error_codes.__getitem__), dtype=object)
 
-    def phase_data(mine: np.ndarray) -> PhaseData:
-        good = mine & (ok == 1)
-        bad = mine & (ok == 0)
+    def phase_data(rows: np.ndarray) -> PhaseData:
+        """The samples at these row indices, as one phase's data."""
+        good = rows[ok[rows] == 1]
+        bad = rows[ok[rows] == 0]
         order = np.argsort(duration[good], kind="stable")
         classes = error_names[error[bad]]
         return PhaseData(
@@ -166,17 +167,23 @@ def _from_samples(
             Counter(classes.tolist()),
         )
 
-    phases = {name: phase_data(phase == code) for name, code in phase_codes.items()}
+    phases = {name: phase_data(np.flatnonzero(phase == code)) for name, code in phase_codes.items()}
+    phase_names = {code: name for name, code in phase_codes.items()}
     breakdown = {}
     for label, values in zip(LABELS, labels, strict=True):
-        for value, value_code in label_codes[label].items():
-            labelled_here = np.asarray(values) == value_code
-            if value_code == 0 or not labelled_here.any():
-                continue
-            for name, code in phase_codes.items():
-                mine = labelled_here & (phase == code)
-                if mine.any():
-                    breakdown[labelled(name, label, value)] = phase_data(mine)
+        value_names = {code: value for value, code in label_codes[label].items()}
+        at = np.flatnonzero(np.asarray(values) > 0)  # code 0: no label
+        if not len(at):
+            continue
+        # one pass: rows grouped by (phase, value), however many values there are
+        key = phase[at].astype(np.int64) * len(value_names) + values[at]
+        order = np.argsort(key, kind="stable")
+        at, key = at[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        for first, end in zip(starts, np.r_[starts[1:], len(key)], strict=True):
+            code, value = divmod(int(key[first]), len(value_names))
+            name = labelled(phase_names[code], label, value_names[value])
+            breakdown[name] = phase_data(at[first:end])
     chat = phase_codes.get("chat_complete", -1)
     replied = (phase == chat) & (ok == 1)
     chatted = len(np.unique(session[replied]))

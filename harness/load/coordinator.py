@@ -135,7 +135,7 @@ class Coordinator:
         conversations = (
             load_conversations(Path(self.knobs.conversations), settings.max_message_length)
             if self.knobs.conversations
-            else bundled()
+            else bundled(settings.max_message_length)
         )
         self.live: LiveView | None = None
         if not self.is_worker:  # the live view's table, refused now if it is bad input

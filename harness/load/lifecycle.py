@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import random
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +38,7 @@ from harness.policies import Backoff, CircuitBreaker, RateLimiter
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import Chat, CircuitOpen, ClientSession, PhaseSample, State
 from harness.record.results import ProcessResults
+from harness.record.schema import label_problem
 from harness.transport import Connection, TlsOptions
 
 log = logging.getLogger("harness")
@@ -122,14 +125,14 @@ class RunContext:
         return self.rng.choice(self.conversations)
 
     def turns(self, conversation: Conversation) -> list[Turn]:
-        """The turns a short lifecycle sends: the conversation's, or `chats_per_session` of
-        them (from further conversations when it has fewer)."""
+        """The turns a short lifecycle sends, each with its step: the conversation's, or
+        `chats_per_session` of them (from further conversations when it has fewer)."""
         wanted = self.knobs.chats_per_session
-        turns = list(conversation.turns)
+        turns = stepped(conversation)
         if wanted is None:
             return turns
         while len(turns) < wanted:
-            turns += self.conversation().turns
+            turns += stepped(self.conversation())
         return turns[:wanted]
 
     def filler(self, length: int) -> str:
@@ -155,6 +158,14 @@ class RunContext:
     def users_stopped(self, lifecycles: int = 1) -> None:
         """A stopped user could have cut off this many lifecycles: the bound on interrupted."""
         self.results.accounting.interrupted_explained += lifecycles
+
+
+def stepped(conversation: Conversation) -> list[Turn]:
+    """Its turns, each naming its step (its own, else the conversation's)."""
+    return [
+        turn if turn.step or not conversation.step else replace(turn, step=conversation.step)
+        for turn in conversation.turns
+    ]
 
 
 def run_context(environment: Any) -> RunContext:
@@ -235,10 +246,17 @@ class Session:
         at: float | None = None,
         tenant: str | None = None,
         retry: RetryPolicy | None = None,
+        owner: MIPTechClient | None = None,
     ) -> None:
         self.ctx = ctx
         self.held = held
         self.tenant = tenant
+        self._owner = owner  # the client that opened it: counts its sessions open
+        self._entered = False
+        self._misuse: ValueError | None = None  # raised at the start, said where it was made
+        if tenant is not None and (problem := label_problem(tenant)):
+            self._misuse = ValueError(f"session(tenant=...): {problem}")
+            self._misuse.add_note(_where_stack())
         self.outcome: Outcome | None = None
         self.conn: Connection | None = None
         self._at = at  # an open-model arrival's scheduled start: phases measured from then
@@ -267,6 +285,8 @@ class Session:
         failure; `name` labels its phases as a step (`chat_complete{step:NAME}`). Waits first
         when the document's client-side rate limit says so; a held session that is
         reconnecting comes back first. Not ready: nothing is sent (Reply error `not_sent`)."""
+        if name is not None and (problem := label_problem(name)):
+            raise ValueError(f"chat(name=...): {problem}")
         conn = self.conn
         if conn is None or not self._come_back():
             return Reply.not_sent(name)
@@ -286,9 +306,11 @@ class Session:
     def wait(self, seconds: float) -> bool:
         """Keep the session for `seconds`: frames read, heartbeats sent, a held session
         reconnected. True if it is still READY at the end."""
+        if not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
+            raise ValueError(f"wait({seconds!r:.40}): seconds must be a number >= 0")
         conn = self.conn
         clock = self.ctx.clock
-        end = clock.now() + max(seconds, 0.0)
+        end = clock.now() + seconds
         while conn is not None and self._come_back():
             left = end - clock.now()
             if left <= 0:
@@ -324,10 +346,18 @@ class Session:
     # -- the lifecycle around it ----------------------------------------------------------------
 
     def __enter__(self) -> Session:
+        if self._entered:
+            raise RuntimeError(
+                "a Session is one lifecycle and opens once; open another with self.client.session()"
+            )
+        self._entered = True
         ctx = self.ctx
         ctx.results.accounting.started += 1
-        self._entered = True
+        if self._owner is not None:
+            self._owner.opened()
         try:
+            if self._misuse is not None:
+                raise self._misuse
             settings = ctx.settings.session_settings(reconnect=self.held)
             if self.tenant is not None:
                 settings = replace(settings, tenant_id=self.tenant, label_tenant=True)
@@ -412,9 +442,7 @@ class Session:
         ctx.results.accounting.failed[ErrorClass.HARNESS_ERROR] += 1
         self._settle(str(ErrorClass.HARNESS_ERROR))
         _abort_quietly(self.conn)
-        frame = traceback.extract_tb(exc.__traceback__)[-1:]
-        where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-        ctx.harness_error(type(exc).__name__, str(exc), where)
+        ctx.harness_error(type(exc).__name__, str(exc), _where(exc))
 
     def _ended(self) -> None:
         acct = self.ctx.results.accounting
@@ -430,6 +458,8 @@ class Session:
 
     def _settle(self, failure: str | None) -> None:
         self.outcome = Outcome(failure, self._ready)
+        if self._owner is not None:
+            self._owner.closed()
         session = self.client
         if session is not None:
             acct = self.ctx.results.accounting
@@ -455,6 +485,15 @@ class MIPTechClient:
     def __init__(self, ctx: RunContext, retry: RetryPolicy | None) -> None:
         self.ctx = ctx
         self.retry = retry
+        self.open = 0  # its sessions entered and not yet counted
+        self.most_open = 1  # the most at once: what a stop of its user can cut off
+
+    def opened(self) -> None:
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+
+    def closed(self) -> None:
+        self.open -= 1
 
     def session(
         self, tenant: str | None = None, *, held: bool = False, at: float | None = None
@@ -475,6 +514,7 @@ class MIPTechClient:
             at=at,
             tenant=(tenant if tenant is not None else ctx.tenant()) or None,  # "": none
             retry=self.retry,
+            owner=self,
         )
 
 
@@ -503,12 +543,12 @@ def converse(session: Session, ctx: RunContext, conversation: Conversation) -> N
     k, clock = ctx.knobs, ctx.clock
     if session.held:
         end = clock.now() + k.session_duration_s if k.session_duration_s > 0 else float("inf")
-        turns = list(conversation.turns)
+        turns = stepped(conversation)
         while session.wait(min(k.chat_interval_s, end - clock.now())) and clock.now() < end:
             if not turns:
-                turns = list(ctx.conversation().turns)
+                turns = stepped(ctx.conversation())
             turn = turns.pop(0)
-            session.chat(turn.text, turn.step or conversation.step)
+            session.chat(turn.text, turn.step)
         return
     for i, turn in enumerate(ctx.turns(conversation)):
         if i:
@@ -518,7 +558,7 @@ def converse(session: Session, ctx: RunContext, conversation: Conversation) -> N
                 think = turn.think_s if turn.think_s is not None else ctx.rng.uniform(1.0, 3.0)
             if not session.wait(think):
                 return
-        session.chat(turn.text, turn.step or conversation.step)
+        session.chat(turn.text, turn.step)
 
 
 ALWAYS_FAIL = frozenset({ErrorClass.CHAT_TIMEOUT, ErrorClass.REJECTED, ErrorClass.HARNESS_ERROR})
@@ -542,6 +582,28 @@ def _failure(session: ClientSession | None, errors: list[str], held: bool) -> st
     if errors:
         return errors[0]
     return str(session.failure) if session.failure is not None else None
+
+
+HARNESS_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def _where(exc: BaseException) -> str:
+    """Where it was raised: the last frame in a locustfile (a script calling the API wrong),
+    else the last frame; for a misuse found before, where it was made (its note)."""
+    notes = getattr(exc, "__notes__", None)
+    if notes and notes[-1].startswith(" at "):
+        return str(notes[-1])
+    return _at(traceback.extract_tb(exc.__traceback__))
+
+
+def _where_stack() -> str:
+    return _at(traceback.extract_stack()[:-2])
+
+
+def _at(frames: traceback.StackSummary | list[traceback.FrameSummary]) -> str:
+    theirs = [f for f in frames if not f.filename.startswith(HARNESS_DIR)]
+    frame = (theirs or list(frames))[-1:]
+    return f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
 
 
 def _abort_quietly(conn: Connection | None) -> None:

@@ -44,7 +44,9 @@ class MIPTechUser(User):
             gevent.sleep(self.ctx.rng.uniform(0, self.ctx.knobs.start_spread_s))
 
     def on_stop(self) -> None:
-        self.ctx.users_stopped(1)  # it may have cut off the one lifecycle it was running
+        # it may have cut off the lifecycles it was running: one, or as many as its script
+        # ever held open at once
+        self.ctx.users_stopped(self.client.most_open)
 
 
 class LifecycleUser(MIPTechUser):

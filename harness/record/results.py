@@ -13,7 +13,7 @@ import copy
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -24,6 +24,8 @@ from harness.record.samples import SampleWriter
 from harness.record.schema import labelled, phase_order, split_labelled
 
 log = logging.getLogger("harness")
+MAX_LABELS = 200
+"""Step names, and tenant names, one process keeps series for."""
 NEGATIVE_DURATION = "negative_duration"
 """The harness error counted for a phase sample that ends before it starts."""
 
@@ -105,6 +107,9 @@ class ProcessResults:
         self._errors: Counter[tuple[str, str]] = Counter()
         self._rows: list[PhaseSample] = []
         self.writer: SampleWriter | None = None
+        self._labels: dict[str, set[str]] = {}  # step and tenant names seen
+        self._dropped: set[str] = set()  # kinds of label past MAX_LABELS
+        self._names: dict[tuple[str, str, str], str] = {}  # (phase, label, value) -> name
 
     def record(self, sample: PhaseSample) -> None:
         """The timing sink every session of this process reports to."""
@@ -117,13 +122,52 @@ class ProcessResults:
             hist.record_value(min(max(sample.duration_us, 1), MAX_US))
         else:
             self._errors[(sample.phase, sample.error or "unknown")] += 1
-        if sample.step is not None:  # the same sample, in its step's figures
-            self._count(labelled(sample.phase, "step", sample.step), sample)
-        if sample.tenant is not None:
-            self._count(labelled(sample.phase, "tenant", sample.tenant), sample)
+        if sample.step is not None or sample.tenant is not None:
+            sample = self._labelled(sample)  # the same sample, in its step's figures too
         self._rows.append(sample)  # formatted when flushed, off the receive path
         if self.fire_request is not None:
             self.fire_request(sample)
+
+    def _labelled(self, sample: PhaseSample) -> PhaseSample:
+        """Count a labelled sample in its step's and tenant's series too. A process keeps at
+        most MAX_LABELS names of each kind: a script that names steps without end (an id in
+        the name) would fill memory with histograms; later names are dropped, said once."""
+        step, tenant = sample.step, sample.tenant
+        if step is not None and not self._admit("step", step):
+            step = None
+        if tenant is not None and not self._admit("tenant", tenant):
+            tenant = None
+        if (step, tenant) != (sample.step, sample.tenant):
+            sample = replace(sample, step=step, tenant=tenant)
+        names = self._names
+        for label, value in (("step", step), ("tenant", tenant)):
+            if value is not None:
+                key = (sample.phase, label, value)
+                name = names.get(key)
+                if name is None:
+                    name = names[key] = labelled(*key)
+                self._count(name, sample)
+        return sample
+
+    def _admit(self, label: str, value: str) -> bool:
+        seen = self._labels.setdefault(label, set())
+        if value in seen:
+            return True
+        if len(seen) < MAX_LABELS:
+            seen.add(value)
+            return True
+        if label not in self._dropped:
+            self._dropped.add(label)
+            log.warning(
+                "harness: more than %d %s names in this process (%r is one too many): the "
+                "rest are counted in their phases, not by %s; name steps by what they are, "
+                "not by an id",
+                MAX_LABELS,
+                label,
+                value,
+                label,
+            )
+        return False
 
     def _count(self, name: str, sample: PhaseSample) -> None:
         if sample.ok:

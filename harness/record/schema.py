@@ -13,8 +13,17 @@ PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
 
 LABELS = ("step", "tenant")
 """What can break a phase down, as k6 tags do: `chat_complete{step:pricing_question}`."""
-LABEL_VALUE = r"[A-Za-z0-9_.-]{1,64}"
+LABEL_VALUE = r"[A-Za-z0-9_.-]{1,128}"
+STEP_PHASES: tuple[str, ...] = (Phase.CHAT_FIRST, Phase.CHAT_GAP, Phase.CHAT_COMPLETE)
+"""The phases a step name labels: those of a chat."""
 _LABELLED = re.compile(rf"([a-z_]+)\{{({'|'.join(LABELS)}):({LABEL_VALUE})\}}")
+
+
+def label_problem(value: object) -> str | None:
+    """Why `value` cannot name a step or tenant in a label, None if it can."""
+    if isinstance(value, str) and re.fullmatch(LABEL_VALUE, value):
+        return None
+    return f"{value!r:.80} is not a name of 1 to 128 letters, digits, '.', '_' or '-'"
 
 
 def labelled(phase: str, label: str, value: str) -> str:

@@ -60,3 +60,10 @@ def test_a_table_may_check_the_gaps_of_streamed_replies(tmp_path: Path) -> None:
         ("chat_gap", "p99", 250.0),
         ("chat_gap", "p50", 60.0),
     ]
+
+
+def test_a_step_check_on_a_phase_without_steps_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "b.toml"
+    table.write_text('[phases."connect{step:x}"]\nchecks = ["p95 < 1s"]\n')
+    with pytest.raises(ConfigError, match="connect has no steps"):
+        load_benchmarks(table)

@@ -238,3 +238,65 @@ def test_a_source_address_this_machine_lacks_is_the_harness_fault(
     with Session(ctx) as s:
         assert not s.ready
     assert accounting(ctx)["failed"] == {"harness_error": 1}
+
+
+@pytest.mark.parametrize(
+    "misuse",
+    ["wait_nan", "wait_negative", "step_with_space", "step_empty", "tenant_not_a_name"],
+)
+def test_a_script_that_calls_the_api_wrong_fails_its_lifecycle_and_says_where(
+    fast_platform: RunningPlatform, caplog: pytest.LogCaptureFixture, misuse: str
+) -> None:
+    """Each once froze a run, or made labels the report cannot read, or blamed the platform
+    (a tenant that is not a name was a policy_violation)."""
+    ctx = context(fast_platform.base)
+    calls = {
+        "wait_nan": lambda s: s.wait(float("nan")),
+        "wait_negative": lambda s: s.wait(-1),
+        "step_with_space": lambda s: s.chat("hi", name="pricing question"),
+        "step_empty": lambda s: s.chat("hi", name=""),
+    }
+    tenant = "bad tenant/é" if misuse == "tenant_not_a_name" else None
+    with caplog.at_level(logging.ERROR, logger="harness"), Session(ctx, tenant=tenant) as s:
+        calls.get(misuse, lambda s: None)(s)
+    assert accounting(ctx)["failed"] == {"harness_error": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "harness_error" in r.getMessage()]
+    assert "ValueError" in line and "test_api.py:" in line, line  # the script's line
+    assert not any("{step:" in n and " " in n for n in ctx.results.take_delta()["hist"])
+
+
+def test_a_session_opens_once(fast_platform: RunningPlatform) -> None:
+    ctx = context(fast_platform.base)
+    s = Session(ctx)
+    with s:
+        assert s.chat("hi").ok
+    with pytest.raises(RuntimeError, match="opens once"), s:
+        pass
+    a = accounting(ctx)
+    assert (a["started"], a["completed"]) == (1, 1)
+
+
+def test_a_stop_explains_as_many_lifecycles_as_a_script_held_open(
+    fast_platform: RunningPlatform,
+) -> None:
+    ctx = context(fast_platform.base)
+    client = MIPTechClient(ctx, None)
+    with client.session() as outer, client.session() as inner:
+        assert outer.ready and inner.ready and client.open == 2
+    assert client.open == 0 and client.most_open == 2
+
+
+def test_turns_from_further_conversations_keep_their_own_steps(
+    fast_platform: RunningPlatform,
+) -> None:
+    ctx = context(fast_platform.base)
+    ctx.knobs = Knobs(chats_per_session=4)
+    alpha = Conversation((Turn("a"),), step="alpha")
+    beta = Conversation((Turn("b"), Turn("b2", step="own")), step="beta")
+    ctx.conversations = (beta,)
+    assert [(t.text, t.step) for t in ctx.turns(alpha)] == [
+        ("a", "alpha"),
+        ("b", "beta"),
+        ("b2", "own"),
+        ("b", "beta"),
+    ]

@@ -1,6 +1,8 @@
+import logging
 import random
 
 import numpy as np
+import pytest
 
 from harness.protocol.session import PhaseSample
 from harness.record.results import MergedResults, ProcessResults
@@ -83,3 +85,22 @@ def test_a_negative_duration_is_counted_as_a_harness_error_not_hidden(caplog) ->
     merged = MergedResults()
     merged.merge("w", p.take_delta())
     assert merged.accounting.as_dict()["harness_errors"] == {"negative_duration": 3}
+
+
+def test_a_process_keeps_series_for_at_most_max_labels_names(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A step named after an id would make a histogram per lifecycle: after MAX_LABELS
+    names the rest count in their phase only, said once."""
+    from harness.record.results import MAX_LABELS
+
+    results = ProcessResults("local")
+    with caplog.at_level(logging.WARNING, logger="harness"):
+        for i in range(MAX_LABELS + 50):
+            results.record(PhaseSample(f"s{i}", "chat_complete", 0.0, 1000, True, step=f"id{i}"))
+    hists = results.take_delta()["hist"]
+    assert len(hists) == 1 + MAX_LABELS and hists["chat_complete"]
+    assert sum("step names" in r.getMessage() for r in caplog.records) == 1
+    kept = [s.step for s in results._rows]
+    assert kept[:MAX_LABELS] == [f"id{i}" for i in range(MAX_LABELS)]
+    assert set(kept[MAX_LABELS:]) == {None}  # the samples file agrees with the histograms

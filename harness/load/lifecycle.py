@@ -300,7 +300,11 @@ class Session:
         self._limiter.record(clock.now())
         chat = Chat(step=name)
         conn.chat(text, typing=typing, chat=chat)
-        conn.run_until(lambda: chat.ended or self._not_ready(), s.settings.chat_timeout_s + 1)
+        ready = State.READY  # the check runs after every frame: plain attribute reads
+        conn.run_until(
+            lambda: chat.ended_at is not None or s.state is not ready,
+            s.settings.chat_timeout_s + 1,
+        )
         return Reply.of(chat)
 
     def wait(self, seconds: float) -> bool:
@@ -362,7 +366,8 @@ class Session:
             if self.tenant is not None:
                 settings = replace(settings, tenant_id=self.tenant, label_tenant=True)
             session = ClientSession(settings, ctx.clock, self._sink)
-            self.conn = Connection(session, ctx.tls, source=ctx.source())
+            source = ctx.source() if ctx.settings.source_addresses else None
+            self.conn = Connection(session, ctx.tls, source=source)
             self._url = ctx.settings.session_url(session.session_id, tenant_id=self.tenant)
             if self.conn.open(self._url, at=self._at):
                 self.conn.wait_ready()
@@ -409,15 +414,20 @@ class Session:
             if sample.attempt == 0:
                 ctx.results.accounting.ready += 1
 
+    def _session(self) -> ClientSession | None:
+        return self.conn.session if self.conn is not None else None
+
     def _not_ready(self) -> bool:
         return self.conn is None or self.conn.session.state is not State.READY
 
     def _come_back(self) -> bool:
         """READY, after reconnecting first if a held session is reconnecting."""
         conn = self.conn
-        while conn is not None and conn.session.state is State.RECONNECTING:
+        if conn is None:
+            return False
+        while conn.session.state is State.RECONNECTING:
             _reconnect(conn, self._url)
-        return self.ready
+        return conn.session.state is State.READY
 
     # Each of these counts the lifecycle before anything that can yield (closing the socket,
     # logging): a second kill arriving there must not leave it uncounted.
@@ -426,7 +436,7 @@ class Session:
         """Cut short by a stop (Locust kills a user; Ctrl-C): interrupted, unless it had
         already failed."""
         acct = self.ctx.results.accounting
-        failure = _failure(self.client, self._errors, self.held)
+        failure = _failure(self._session(), self._errors, self.held)
         if failure:
             acct.failed[failure] += 1
         else:
@@ -446,7 +456,7 @@ class Session:
 
     def _ended(self) -> None:
         acct = self.ctx.results.accounting
-        failure = _failure(self.client, self._errors, self.held)
+        failure = _failure(self._session(), self._errors, self.held)
         if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors
             assert self.conn is not None
             self.ctx.harness_error("transport", self.conn.detail or "a connection attempt failed")
@@ -460,7 +470,7 @@ class Session:
         self.outcome = Outcome(failure, self._ready)
         if self._owner is not None:
             self._owner.closed()
-        session = self.client
+        session = self._session()
         if session is not None:
             acct = self.ctx.results.accounting
             acct.reconnects += session.counters.reconnect_count

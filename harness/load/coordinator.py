@@ -464,6 +464,7 @@ class Coordinator:
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         delta = self.ctx.results.take_delta()
         delta["health"] = self.ctx.health.summary(timelines=False)  # judged even if it dies
+        delta["sent_at"] = time.time()  # this host's clock, for the master's offset of it
         data["harness"] = delta
 
     def on_stop_message(self, environment: Environment, msg: Any, **_: Any) -> None:

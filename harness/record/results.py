@@ -228,6 +228,10 @@ class WorkerRecord:
     health: dict[str, Any] | None = None
     final: bool = False
     last_report: float | None = None  # epoch s
+    # Its clock against the coordinator's: the least (received - sent) over its reports, in
+    # ms: the coordinator's wall clock minus the worker's, plus the shortest one-way delay
+    clock_offset_ms: float | None = None
+    clock_reports: int = 0
 
 
 class MergedResults:
@@ -252,6 +256,12 @@ class MergedResults:
         worker = self.workers.setdefault(worker_id, WorkerRecord())
         worker.accounting.add(acct)
         worker.last_report = at
+        sent = delta.get("sent_at")
+        if isinstance(sent, int | float) and at is not None:
+            offset = round((at - sent) * 1000, 3)
+            known = worker.clock_offset_ms
+            worker.clock_offset_ms = offset if known is None else min(known, offset)
+            worker.clock_reports += 1
         if delta.get("samples"):
             worker.samples = delta["samples"]
         if "health" in delta:

@@ -153,6 +153,15 @@ class RunRecord:
             **self.meta,
             "samples": {w: r.samples for w, r in sorted(workers.items()) if r.samples},
             "workers_lost": [asdict(lost) for lost in self.lost.values()],
+            "clocks": {
+                w: {
+                    "host": (r.samples or {}).get("host"),
+                    "offset_ms": r.clock_offset_ms,
+                    "reports": r.clock_reports,
+                }
+                for w, r in sorted(workers.items())
+                if r.clock_reports
+            },
             **extra,
         }
 

@@ -72,7 +72,7 @@ PERCENTILE_RULE = (
     "bucket (3 significant figures)"
 )
 
-RUN_JSON = 2
+RUN_JSON = 3
 HISTOGRAMS_JSON = 3
 SAMPLES_CSV = 3
 SUMMARY_JSON = 4
@@ -86,6 +86,8 @@ FORMATS: dict[str, dict[int, str]] = {
         "accounting gains lost, interrupted_explained, interrupted_unexplained, "
         "protocol_violations and harness_errors; phase table by nearest rank "
         "(percentile_rule)",
+        3: "clocks: each worker's host and its clock's offset from the master's (ms, the "
+        "least of received - sent over its reports: an upper bound); benchmarks",
     },
     "histograms.json": {
         1: "first version: per-phase base64 HdrHistogram (µs, 3 significant figures), errors",

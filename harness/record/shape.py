@@ -57,6 +57,7 @@ RUN_JSON: dict[str, Any] = {
     "tls_verify": (bool, type(None)),
     "samples": Maybe({"*": dict}),
     "workers_lost": [{"worker": str, "noticed_at": OPT_STR, "last_report_at": OPT_STR}],
+    "clocks": Maybe({"*": {"host": OPT_STR, "offset_ms": OPT_NUM, "reports": int}}),
     "host": Maybe({"hostname": OPT_STR}),
     "versions": Maybe(dict),
     "locust": {"html_file": OPT_STR},

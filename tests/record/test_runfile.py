@@ -65,7 +65,7 @@ def test_readers_refuse_unknown_versions_and_non_runs(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"no run\.json"):
         read_run_json(tmp_path)
     (tmp_path / "run.json").write_text('{"schema_version": 7}')
-    with pytest.raises(HarnessError, match="schema_version 7; this harness reads versions 1 to 2"):
+    with pytest.raises(HarnessError, match="schema_version 7; this harness reads versions 1 to 3"):
         read_run_json(tmp_path)
     (tmp_path / "run.json").write_text("{half")
     with pytest.raises(HarnessError, match="not valid JSON"):

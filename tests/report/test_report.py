@@ -11,7 +11,7 @@ import pytest
 
 from harness.embedded import start_platform
 from harness.launch import locust_command
-from harness.record.schema import SUMMARY_JSON
+from harness.record.schema import RUN_JSON, SUMMARY_JSON
 from tests.conftest import ROOT, harness_env, run_harness
 from tests.report.browser import inspect_page
 
@@ -137,7 +137,10 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, documented_run: Path
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     (wrong / "run.json").write_text(json.dumps({"schema_version": 99}))
-    assert "schema_version 99; this harness reads versions 1 to 2" in report(str(wrong)).stderr
+    assert (
+        f"schema_version 99; this harness reads versions 1 to {RUN_JSON}"
+        in report(str(wrong)).stderr
+    )
     corrupt = tmp_path / "corrupt"
     (corrupt / "samples").mkdir(parents=True)
     (corrupt / "run.json").write_text((documented_run / "run.json").read_text())

@@ -77,7 +77,7 @@ bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 11 minutes; prints
 	$(BIN)/python -m bench.accuracy looping --users 500 --duration 40 --pause 5
 	$(BIN)/python -m bench.accuracy held --users 5000 --spawn-rate 500 --duration 25
 	$(BIN)/python -m bench.streaming --users 50 --duration 20
-	$(BIN)/python -m bench.cost --users 100 --duration 20
+	$(BIN)/python -m bench.cost --runs 3 --duration 15
 	$(BIN)/python -m bench.live --workers 8 --samples 50000
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 200 --hold 30 --heartbeat 30

@@ -1,17 +1,26 @@
-"""Cost: harness CPU seconds per full lifecycle, against a lean asyncio client, side by side.
+"""Cost: harness CPU seconds per full lifecycle against a lean asyncio client, side by side,
+at four loads.
 
-    python -m bench.cost [--users 100] [--duration 20]
+    python -m bench.cost [--runs 1] [--duration 15] [--loads closed30,closed60,closed200,low]
 
-One `serve --profile fast` for both. First the harness (Locust LifecycleUser, one chat per
-lifecycle) runs for `duration`; then the lean asyncio client (bench/lean_client.py) runs at
-the lifecycle rate the harness achieved, for the same time. Each side's CPU time (user +
-system, the whole process) is divided by the lifecycles it completed.
+One `serve --profile fast` for everything. At each load the harness (Locust LifecycleUsers,
+one 80-character chat per lifecycle) runs for `duration`, then the lean client (bench/
+lean_client.py: python-websockets on uvloop, nothing but the lifecycle) does the same work:
+
+- closedN: N users looping lifecycles back to back, no pause (closed model), on both sides;
+- low: 100 harness users pausing 0.5 s between lifecycles, and the lean client starting
+  lifecycles at the rate the harness achieved (open model).
+
+Each side's steady CPU time (user + system, whole process, start-up and shutdown left out)
+is divided by the lifecycles it completed; the ratio is harness / lean, the median over
+`runs` side-by-side runs. The target is a ratio at or under 1.0 at every load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,9 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LEAN = """
 import asyncio, json, sys, time, uvloop
 from bench import lean_client
-tally = uvloop.run(lean_client.run_rate(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), True))
+mode, base, amount, duration = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+run = lean_client.run_closed(base, int(amount), duration, True) if mode == "closed" else (
+    lean_client.run_rate(base, amount, duration, True))
+tally = uvloop.run(run)
 print(json.dumps({"completed": tally.completed, "failed": tally.failed}))
 """
+LOADS = {"closed30": (30, 0.0), "closed60": (60, 0.0), "closed200": (200, 0.0), "low": (100, 0.5)}
 
 
 def cpu_of(process: subprocess.Popen[str]) -> tuple[list[tuple[float, float]], str]:
@@ -60,13 +73,13 @@ def steady_cpu_per_s(samples: list[tuple[float, float]], duration: float) -> flo
 
 
 def harness_run(
-    tmp: Path, base: str, users: int, duration: float, *extra: str
+    tmp: Path, base: str, users: int, pause: float, duration: float
 ) -> tuple[float, int, dict[str, Any]]:
     """A Locust run of looping users; (steady CPU per second, lifecycles, its health)."""
     folder = Path(tempfile.mkdtemp(dir=tmp))
     scenario = folder / "cost.toml"
     scenario.write_text(
-        "[users]\nchats_per_session = 1\npause_s = 0.5\n"
+        f"[users]\nchats_per_session = 1\nmessage_length = 80\npause_s = {pause}\n"
         f"[[stages]]\nduration_s = {duration}\nusers = {users}\nspawn_rate = {users}\n"
     )
     cmd = locust_command(
@@ -77,9 +90,11 @@ def harness_run(
         base,
         "--reports-dir",
         str(folder / "reports"),
-        *extra,
     )
-    samples, _ = cpu_of(subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, text=True))
+    process = subprocess.Popen(
+        cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+    )
+    samples, _ = cpu_of(process)
     run = read_run_json(folder / "reports" / "latest")
     return (
         steady_cpu_per_s(samples, duration),
@@ -88,45 +103,53 @@ def harness_run(
     )
 
 
+def lean_run(base: str, mode: str, amount: float, duration: float) -> tuple[float, int]:
+    """The lean client: (steady CPU per second, lifecycles)."""
+    lean = subprocess.Popen(
+        [sys.executable, "-c", LEAN, mode, base, str(amount), str(duration)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    samples, out = cpu_of(lean)
+    return steady_cpu_per_s(samples, duration), json.loads(out.strip().splitlines()[-1])[
+        "completed"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__)
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--loads", default=",".join(LOADS))
     args = parser.parse_args()
     d = args.duration
+    loads = [name.strip() for name in args.loads.split(",")]
+    print(
+        f"cost: CPU per lifecycle, harness / lean asyncio client, {args.runs} side-by-side "
+        f"run(s) of {d:g} s a load, one reference platform (fast)"
+    )
     with tempfile.TemporaryDirectory() as tmp, embedded_platform("--profile", "fast") as platform:
-        live_cpu, done, health = harness_run(Path(tmp), platform.base, args.users, d)
-        quiet_cpu, quiet_done, _ = harness_run(
-            Path(tmp), platform.base, args.users, d, "--no-locust-stats"
-        )
-        rate = done / d
-        lean = subprocess.Popen(
-            [sys.executable, "-c", LEAN, platform.base, str(rate), str(d)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        lean_samples, out = cpu_of(lean)
-        lean_done = json.loads(out.strip().splitlines()[-1])["completed"]
-    # steady CPU per second / lifecycles per second = CPU per lifecycle
-    h = live_cpu / (done / d)
-    q = quiet_cpu / (quiet_done / d)
-    le = steady_cpu_per_s(lean_samples, d) / (lean_done / d)
-    print(
-        f"cost, {args.users} looping harness users for {d:g} s vs the lean asyncio client at "
-        f"the same rate ({rate:.0f} lifecycles/s), one reference platform (fast)"
-    )
-    print(
-        f"  harness:                    {done} lifecycles, {1e3 * h:.2f} ms CPU per lifecycle "
-        f"(health valid: {health['valid']}, loop lag p99 {health['loop_lag_p99_ms']} ms)"
-    )
-    print(
-        f"  harness --no-locust-stats:  {quiet_done} lifecycles, {1e3 * q:.2f} ms CPU per lifecycle"
-    )
-    print(
-        f"  lean:                       {lean_done} lifecycles, {1e3 * le:.2f} ms CPU per lifecycle"
-    )
-    print(f"  ratio harness / lean = {h / le:.2f}; --no-locust-stats {q / le:.2f} (target <= 1.3)")
+        for name in loads:
+            users, pause = LOADS[name]
+            ratios, rows = [], []
+            for _ in range(args.runs):
+                cpu, done, health = harness_run(Path(tmp), platform.base, users, pause, d)
+                if pause:  # open model at the harness's rate
+                    lean_cpu, lean_done = lean_run(platform.base, "rate", done / d, d)
+                else:
+                    lean_cpu, lean_done = lean_run(platform.base, "closed", users, d)
+                h, le = cpu / (done / d), lean_cpu / (lean_done / d)  # CPU s per lifecycle
+                ratios.append(h / le)
+                rows.append(
+                    f"harness {1e3 * h:.2f} ms ({done / d:.0f}/s, lag p99 "
+                    f"{health['loop_lag_p99_ms']} ms), lean {1e3 * le:.2f} ms "
+                    f"({lean_done / d:.0f}/s): {h / le:.2f}"
+                )
+            what = f"{users} users, pause {pause:g} s" if pause else f"{users} closed-loop users"
+            print(f"  {name} ({what}): ratio {statistics.median(ratios):.2f} (target <= 1.0)")
+            for row in rows:
+                print(f"    {row}")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,20 @@ async def run_rate(base: str, rate: float, duration: float, chat: bool) -> Tally
     return tally
 
 
+async def run_closed(base: str, users: int, duration: float, chat: bool) -> Tally:
+    """Closed model: `users` loops of lifecycles back to back, for `duration` seconds."""
+    tally = Tally()
+    end = time.perf_counter() + duration
+
+    async def user() -> None:
+        while time.perf_counter() < end:
+            tally.started += 1
+            await lifecycle(base, tally, chat)
+
+    await asyncio.gather(*(user() for _ in range(users)))
+    return tally
+
+
 async def run_hold(
     base: str, sessions: int, rate: float, hold_s: float, heartbeat_s: float
 ) -> tuple[Tally, int]:

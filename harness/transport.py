@@ -458,14 +458,19 @@ class Connection:
             return
         if frames:
             sock.settimeout(self.session.settings.connection_timeout_s)
-            for frame in frames:
-                try:
-                    ws.send(frame)
-                except (OSError, websocket.WebSocketException):
-                    self._lost()
-                    return
-                if self.hook is not None:
-                    self.hook("send", frame, self.clock.now())
+            # Every frame due now in one write: a chat and its typing indicator were two
+            # syscalls, a tenth of a lifecycle's CPU where syscalls are dear (gVisor).
+            data = b"".join(ABNF.create_frame(frame, ABNF.OPCODE_TEXT).format() for frame in frames)
+            try:
+                while data:
+                    data = data[ws._send(data) :]
+            except (OSError, websocket.WebSocketException):
+                self._lost()
+                return
+            if self.hook is not None:
+                now = self.clock.now()
+                for frame in frames:
+                    self.hook("send", frame, now)
         if not self._closing and self.session.state is State.DISCONNECTING:
             self._send_close()  # the session gave up (ready timeout): close at its deadline
 

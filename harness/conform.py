@@ -529,24 +529,23 @@ def check_rate_limited(t: Target) -> Finding:
     return failed(f"{limit} chats answered, chat {limit + 1}: {said(got, t.chat_timeout_s)}")
 
 
-def check_bad_message(t: Target) -> Finding:
+def _error_and_open(t: Target, frame: str, code: ErrorCode) -> Finding:
+    """Once ready, `frame` is answered with error `code`, and the connection still works."""
     with Peer(t) as peer:
         peer.ready()
-        peer.send("this is not JSON {")
+        peer.send(frame)
         got = peer.wait(is_error, t.answer_timeout_s)
-        if not (isinstance(got, m.PlatformError) and got.code == ErrorCode.BAD_MESSAGE):
+        if not (isinstance(got, m.PlatformError) and got.code == code):
             return failed(said(got, t.answer_timeout_s))
-        return _still_answers(peer, t, "error bad_message")
+        return _still_answers(peer, t, f"error {code}")
+
+
+def check_bad_message(t: Target) -> Finding:
+    return _error_and_open(t, "this is not JSON {", ErrorCode.BAD_MESSAGE)
 
 
 def check_unknown_type(t: Target) -> Finding:
-    with Peer(t) as peer:
-        peer.ready()
-        peer.send(m.encode("harness_conformance_probe", {}))
-        got = peer.wait(is_error, t.answer_timeout_s)
-        if not (isinstance(got, m.PlatformError) and got.code == ErrorCode.UNKNOWN_TYPE):
-            return failed(said(got, t.answer_timeout_s))
-        return _still_answers(peer, t, "error unknown_type")
+    return _error_and_open(t, m.encode("harness_conformance_probe", {}), ErrorCode.UNKNOWN_TYPE)
 
 
 def check_ping(t: Target) -> Finding:

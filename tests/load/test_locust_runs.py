@@ -16,7 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness.analysis.stats import percentile
 from harness.launch import locust_command
-from harness.record.schema import split_labelled
+from harness.record.schema import RUN_JSON, split_labelled
 from harness.server.groundtruth import read_ground_truth
 from tests.conftest import harness_env, run_harness
 
@@ -103,7 +103,7 @@ def test_single_process_run_with_embedded_platform(tmp_path: Path) -> None:
     run_dir = latest(tmp_path)
     run = run_json(run_dir)
     assert run["status"] == "complete" and run["target"].startswith("ws://127.0.0.1:")
-    assert run["schema_version"] == 2 and run["versions"]["locust"]
+    assert run["schema_version"] == RUN_JSON and run["versions"]["locust"]
     assert_accounting(run)
     assert run["accounting"]["total"]["completed"] > 20
     assert run["health"]["valid"], run["health"]["reasons"]

@@ -65,7 +65,10 @@ def main() -> None:
     )
     print(
         f"  ready {a['ready']} of {a['started']} started; failed {a['failed'] or 0}; "
-        f"interrupted at the end {a['interrupted']}; reconnects {a['reconnects']}"
+        f"interrupted at the end {a['interrupted']}; completed {a['completed']}; lost "
+        f"{a.get('lost', 0)}; in flight (unaccounted) {a.get('in_flight', 0)}; reconnects "
+        f"{a['reconnects']}; run {run.get('status')}, workers lost "
+        f"{len(run.get('workers_lost') or [])}"
     )
     print(
         f"  heartbeats {beat.get('count', 0)} ok, {beat.get('errors', 0)} failed; "

@@ -110,8 +110,6 @@ class RunContext:
         else None (tenant_id, unlabelled)."""
         if conversation is not None and conversation.tenant:
             return conversation.tenant
-        if not self.settings.tenants:
-            return None
         mix = self.tenants
         return mix.pick(self.rng) if mix is not None else None
 
@@ -414,9 +412,6 @@ class Session:
             if sample.attempt == 0:
                 ctx.results.accounting.ready += 1
 
-    def _session(self) -> ClientSession | None:
-        return self.conn.session if self.conn is not None else None
-
     def _not_ready(self) -> bool:
         return self.conn is None or self.conn.session.state is not State.READY
 
@@ -436,7 +431,7 @@ class Session:
         """Cut short by a stop (Locust kills a user; Ctrl-C): interrupted, unless it had
         already failed."""
         acct = self.ctx.results.accounting
-        failure = _failure(self._session(), self._errors, self.held)
+        failure = _failure(self.client, self._errors, self.held)
         if failure:
             acct.failed[failure] += 1
         else:
@@ -456,7 +451,7 @@ class Session:
 
     def _ended(self) -> None:
         acct = self.ctx.results.accounting
-        failure = _failure(self._session(), self._errors, self.held)
+        failure = _failure(self.client, self._errors, self.held)
         if failure == ErrorClass.HARNESS_ERROR:  # the transport's, e.g. out of descriptors
             assert self.conn is not None
             self.ctx.harness_error("transport", self.conn.detail or "a connection attempt failed")
@@ -470,7 +465,7 @@ class Session:
         self.outcome = Outcome(failure, self._ready)
         if self._owner is not None:
             self._owner.closed()
-        session = self._session()
+        session = self.client
         if session is not None:
             acct = self.ctx.results.accounting
             acct.reconnects += session.counters.reconnect_count

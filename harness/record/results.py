@@ -115,13 +115,7 @@ class ProcessResults:
         """The timing sink every session of this process reports to."""
         if sample.duration_us < 0:  # no phase ends before it starts: a clock stepped
             self._clock_went_backwards(sample)
-        if sample.ok:  # inline: the hot path of every sample
-            hist = self._hists.get(sample.phase)
-            if hist is None:
-                hist = self._hists[sample.phase] = new_histogram()
-            hist.record_value(min(max(sample.duration_us, 1), MAX_US))
-        else:
-            self._errors[(sample.phase, sample.error or "unknown")] += 1
+        self._count(sample.phase, sample)
         if sample.step is not None or sample.tenant is not None:
             sample = self._labelled(sample)  # the same sample, in its step's figures too
         self._rows.append(sample)  # formatted when flushed, off the receive path

@@ -9,8 +9,8 @@ import numpy as np
 from harness.analysis.benchmarks import Benchmarks, Check
 from harness.analysis.rundata import PhaseData, RunData
 from harness.analysis.stats import percentile, samples_needed, stat_percent, statistic
-from harness.record.results import NEGATIVE_DURATION
-from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order
+from harness.record.results import MAX_LABELS, NEGATIVE_DURATION
+from harness.record.schema import PERCENTILE_RULE, SUMMARY_JSON, phase_order, split_labelled
 
 TABLE_STATS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 METHOD = (
@@ -146,6 +146,13 @@ def _incomplete(data: RunData, checks: list[dict[str, Any]]) -> list[str]:
         if c["status"] == "insufficient"
     ]
     run = data.run
+    dropped = run.get("accounting", {}).get("total", {}).get("labels_dropped") or {}
+    for kind, n in sorted(dropped.items()):
+        if any((split_labelled(c["phase"]) or ("", "", ""))[1] == kind for c in checks):
+            reasons.append(
+                f"{n} samples were counted without their {kind} (a process had more than "
+                f"{MAX_LABELS} {kind} names): the checks by {kind} see only part of the run"
+            )
     if run.get("status") == "stopped":
         reasons.append(
             f"the run was stopped after {run.get('actual_s')} s of its planned "

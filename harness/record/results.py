@@ -51,6 +51,7 @@ class Accounting:
     failed: Counter[str] = field(default_factory=Counter)
     protocol_violations: Counter[str] = field(default_factory=Counter)
     harness_errors: Counter[str] = field(default_factory=Counter)
+    labels_dropped: Counter[str] = field(default_factory=Counter)  # samples, by label kind
 
     def add(self, other: dict[str, Any]) -> None:
         for key in COUNTS:
@@ -86,6 +87,7 @@ class Accounting:
             "reconnects": self.reconnects,
             "protocol_violations": dict(sorted(self.protocol_violations.items())),
             "harness_errors": dict(sorted(self.harness_errors.items())),
+            "labels_dropped": dict(sorted(self.labels_dropped.items())),
         }
 
 
@@ -150,6 +152,7 @@ class ProcessResults:
         if len(seen) < MAX_LABELS:
             seen.add(value)
             return True
+        self.accounting.labels_dropped[label] += 1  # the run record says its series are partial
         if label not in self._dropped:
             self._dropped.add(label)
             log.warning(

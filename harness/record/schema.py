@@ -87,7 +87,8 @@ FORMATS: dict[str, dict[int, str]] = {
         "protocol_violations and harness_errors; phase table by nearest rank "
         "(percentile_rule)",
         3: "clocks: each worker's host and its clock's offset from the master's (ms, the "
-        "least of received - sent over its reports: an upper bound); benchmarks",
+        "least of received - sent over its reports: an upper bound); benchmarks; accounting "
+        "gains labels_dropped (samples counted without their step or tenant)",
     },
     "histograms.json": {
         1: "first version: per-phase base64 HdrHistogram (µs, 3 significant figures), errors",

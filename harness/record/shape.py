@@ -45,6 +45,7 @@ _ACCOUNTING = {
     "failed": COUNTS,
     "harness_errors": COUNTS,
     "protocol_violations": COUNTS,
+    "labels_dropped": Maybe(COUNTS),
 }
 
 RUN_JSON: dict[str, Any] = {

@@ -350,3 +350,21 @@ def test_a_check_on_an_unknown_phase_by_step_is_refused(tmp_path: Path) -> None:
     table.write_text('[phases."chat_done{step:x}"]\nchecks = ["p50 < 1s"]\n')
     with pytest.raises(ConfigError, match="no such phase"):
         load_benchmarks(table)
+
+
+def test_checks_by_step_cannot_pass_when_a_process_dropped_step_names(tmp_path: Path) -> None:
+    """A process keeps series for at most MAX_LABELS step names: past that, a step's
+    figures are partial, and a PASS on a check by step would rest on part of the run."""
+    rng = np.random.default_rng(2)
+    ready = phase(rng.uniform(400, 500, 2000))
+    data = run({"ready": ready})
+    data.breakdown = {"chat_complete{step:a}": phase(rng.uniform(100, 200, 2000))}
+    table = tmp_path / "b.toml"
+    table.write_text('[phases."chat_complete{step:a}"]\nchecks = ["p95 < 1s"]\n')
+    bench = load_benchmarks(table)
+    assert summarise(data, bench)["verdict"] == "pass"
+    data.run["accounting"]["total"]["labels_dropped"] = {"step": 7}
+    s = summarise(data, bench)
+    assert s["verdict"] == "invalid" and any("without their step" in r for r in s["reasons"])
+    data.run["accounting"]["total"]["labels_dropped"] = {"tenant": 7}  # not what is checked
+    assert summarise(data, bench)["verdict"] == "pass"

@@ -104,3 +104,4 @@ def test_a_process_keeps_series_for_at_most_max_labels_names(
     kept = [s.step for s in results._rows]
     assert kept[:MAX_LABELS] == [f"id{i}" for i in range(MAX_LABELS)]
     assert set(kept[MAX_LABELS:]) == {None}  # the samples file agrees with the histograms
+    assert results.accounting.as_dict()["labels_dropped"] == {"step": 50}  # and run.json says

@@ -1141,6 +1141,16 @@ LOCUST_CASES: list[Case] = [
     case("tenants-bad-name", ["--tenants", "a b:70"], "tenants"),
     case("tenants-twice", ["--tenants", "a:1,a:2"], "tenants"),
     case("tenants-env-zero", [], "MIPTECH_TENANTS", env={"MIPTECH_TENANTS": "a:0"}),
+    case("live-benchmarks-missing", ["--benchmarks", "nope.toml"], "nope.toml"),
+    case(
+        "live-benchmarks-no-checks",
+        ["--benchmarks", "b.toml"],
+        "no checks",
+        files={"b.toml": "[analysis]\nwarmup_s = 0\n"},
+    ),
+    case("live-every-negative", ["--live-every=-1"], "--live-every"),
+    case("live-every-nan", ["--live-every", "nan"], "--live-every"),
+    case("sources-option-typo", ["--source-addresses", "127.0.0.2-"], "source_addresses"),
     case(
         "sources-not-an-address",
         [],

@@ -425,7 +425,11 @@ def _error_answer(got: Event | None, code: ErrorCode, waited_s: float) -> Findin
 def _still_answers(peer: Peer, t: Target, first: str) -> Finding:
     """After a frame the platform refused: the connection is open and still answers a chat."""
     message_id = peer.chat("conformance check: still there?")
-    got = peer.wait(answers(message_id), t.chat_timeout_s)
+    # only an answer naming this chat: a second error to the refused frame is not one
+    got = peer.wait(
+        lambda e: isinstance(e, m.AssistantChunk | m.PlatformError) and e.in_reply_to == message_id,
+        t.chat_timeout_s,
+    )
     if isinstance(got, m.AssistantChunk | m.PlatformError):
         return passed(f"{first}; a chat after it was answered (the connection stayed open)")
     if isinstance(got, Closed):

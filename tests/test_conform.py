@@ -309,3 +309,46 @@ def test_a_platform_that_only_pings_gets_no_answer_by_the_deadline(tmp_path: Pat
         server.wait()
     assert statuses(result.stdout) == {"unknown_type": "fail", "ping": "fail"}, result.stdout
     assert rows(result.stdout)["ping"][1].endswith("no answer in 1 s"), result.stdout
+
+
+DOUBLE_ERROR = """
+import asyncio, json, sys
+from websockets.asyncio.server import serve
+
+async def handler(ws):  # ready after auth; a refused frame gets its error twice; then silence
+    async for message in ws:
+        try:
+            kind = json.loads(message).get("type")
+        except ValueError:
+            kind = None
+        if kind == "auth":
+            ready = {"client_id": "c", "tenant_id": "t", "ready_duration": 0.01}
+            await ws.send(json.dumps({"type": "connection_ready", "data": ready}))
+        elif kind != "chat_message":
+            for _ in range(2):
+                error = {"code": "bad_message", "message": "not JSON"}
+                await ws.send(json.dumps({"type": "error", "data": error}))
+
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+
+def test_a_repeated_error_is_not_an_answer_to_the_chat_after_it(tmp_path: Path) -> None:
+    """A platform that answers a refused frame twice and then ignores chats must fail
+    bad_message: its second error, naming no chat, once passed as the chat's answer."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", DOUBLE_ERROR, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        result = conform(f"ws://127.0.0.1:{port}", "--only", "bad_message")
+    finally:
+        server.kill()
+        server.wait()
+    assert statuses(result.stdout) == {"bad_message": "fail"}, result.stdout

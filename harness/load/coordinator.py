@@ -260,6 +260,15 @@ class Coordinator:
         elif isinstance(runner, MasterRunner):
             events.worker_report.add_listener(self._guarded(self.on_worker_report))
             runner.register_message("harness_final", self._guarded(self.on_final_message))
+        if not self.is_worker:
+            atexit.register(self._exit_without_quitting)
+
+    def _exit_without_quitting(self) -> None:
+        """Locust can end a process without `quitting` (a master that gave up waiting for
+        its --expect-workers exits from a greenlet): finish the run as quitting would, so the
+        run record is written, or it is said that nothing was recorded."""
+        if not self.finishing:
+            self._guarded(self.on_quitting)(self.environment)
 
     def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
         """A listener whose unexpected exception is one line and a traceback in a file (not

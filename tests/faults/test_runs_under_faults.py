@@ -826,6 +826,25 @@ def test_a_read_only_reports_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
         umount(reports)
 
 
+def test_a_master_that_gives_up_waiting_for_workers_says_nothing_was_recorded(
+    tmp_path: Path,
+) -> None:
+    """Locust's master ends the process from a greenlet when --expect-workers do not come
+    (no `quitting` event): the harness still finishes, in one line, and leaves no half-made
+    run directory behind."""
+    reports = tmp_path / "reports"
+    done = locust_run(
+        tmp_path, "--master", "--expect-workers", "1", "--expect-workers-max-wait", "1",
+        "--master-bind-port", str(free_port()), "-u", "2", "-r", "2", "-t", "4s",
+        "--platform-profile", "fast", "--reports-dir", str(reports),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "harness: no test ran; nothing was recorded" in done.stdout, done.stdout
+    assert "Gave up waiting for workers" in done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert not (reports / "latest").exists() and not any((reports / "runs").iterdir())
+
+
 def test_a_worker_of_another_run_does_not_join(tmp_path: Path) -> None:
     """A stray worker (another run's token, as an orphan of a failed `--processes` run would
     carry) reaches this run's master: it says so in one line and quits with exit 2; the
@@ -844,11 +863,17 @@ def test_a_worker_of_another_run_does_not_join(tmp_path: Path) -> None:
             cwd=tmp_path, capture_output=True, text=True, timeout=30,
             env=harness_env(HARNESS_RUN_TOKEN="another-run"),
         )  # fmt: skip
-        master.wait(30)
+        code = master.wait(30)
     assert worker.returncode == 2, worker.stdout + worker.stderr
     errors = [line for line in worker.stderr.splitlines() if line.startswith("harness: error:")]
     assert len(errors) == 1 and "belongs to another run" in errors[0], worker.stderr
     assert_no_traceback(worker.stdout, worker.stderr)
+    if not (reports / "latest").exists():
+        # The stray was turned away before the master's first look for workers: it gave up
+        # waiting (Locust's exit from a greenlet, without `quitting`) and says so.
+        assert code == 1 and "no test ran; nothing was recorded" in master.stdout(), master.output()
+        assert not any((reports / "runs").iterdir())
+        return
     run = read_run(latest(reports))
     assert run["samples"] == {}  # it never wrote into this run
     assert all(w["started"] == 0 for w in run["accounting"]["workers"].values())

@@ -1,4 +1,4 @@
-"""Drives a ClientSession over a real socket with websocket-client.
+"""Drives a ClientSession over a real socket (the wire format: harness/wire.py).
 
 Works in a plain process and under Locust's gevent monkey-patching, in the caller's thread
 (or greenlet), which reads the frames while it waits. The `connect` phase runs from the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import socket
 import ssl
 import struct
@@ -28,14 +29,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import websocket
-from websocket import ABNF
 
-from harness import kerneltime
+from harness import kerneltime, wire
 from harness.errors import ErrorClass
 from harness.protocol import messages as m
 from harness.protocol.clock import Clock
 from harness.protocol.messages import CloseCode
 from harness.protocol.session import Chat, ClientSession, PhaseSample, State
+from harness.wire import HandshakeRejected, Opcode
 
 FrameHook = Callable[[str, "m.ServerEvent | str | None", float], None]
 """Called with ("recv", event, at) and ("send", frame, at), in order; for logs, keep it cheap."""
@@ -85,7 +86,7 @@ def classify(exc: BaseException) -> ErrorClass:
         return ErrorClass.TLS_ERROR
     if isinstance(exc, websocket.WebSocketConnectionClosedException | ConnectionError):
         return ErrorClass.DROPPED  # connected, then reset or closed before the 101
-    if isinstance(exc, websocket.WebSocketException):
+    if isinstance(exc, HandshakeRejected | websocket.WebSocketException):
         # An HTTP status other than 101, a wrong Sec-WebSocket-Accept or Upgrade header, a
         # garbled status line, a redirect (a browser does not follow one either).
         return ErrorClass.HANDSHAKE_REJECTED
@@ -105,20 +106,17 @@ class FrameError(ConnectionError):
 
 
 class BufferedSocket:
-    """A socket whose small reads are served from one large one, timestamped by the kernel.
-
-    websocket-client reads the handshake response a byte at a time and each frame in two or
-    three reads: about 220 syscalls per lifecycle, which made the harness the bottleneck.
-    websocket-client does the handshake over it; the harness reads frames with read_frame.
+    """A socket read 64 KiB at a time, timestamped by the kernel: the handshake's response
+    head (read_head) and the platform's frames (read_frame) are cut from that buffer.
 
     `arrived` is when the latest bytes reached this machine, on the session's monotonic
     clock. With kernel timestamps (SO_TIMESTAMPNS, plain TCP on Linux) that is the moment
     the kernel received them, however late the event loop got to them; over TLS (recvmsg
     is not allowed on an SSL socket) it is the moment the read returned.
 
-    `deadline` (monotonic, set for the handshake): the handshake's reads (recv, readline)
-    end by then, raising TimeoutError, however slowly the bytes come. read_frame, the hot
-    path, does not look at it."""
+    `deadline` (monotonic, set for the handshake): read_head ends by then, raising
+    TimeoutError, however slowly the bytes come. read_frame, the hot path, does not look
+    at it."""
 
     def __init__(
         self, sock: socket.socket, clock: Clock, max_frame_bytes: int = sys.maxsize
@@ -133,11 +131,20 @@ class BufferedSocket:
         # recvmsg is not allowed on an SSL socket
         self.kernel_timestamps = not isinstance(sock, ssl.SSLSocket) and kerneltime.enable(sock)
 
-    def recv(self, size: int) -> bytes:
-        if not self._buffer and not self.eof:
+    def read_head(self, limit: int = wire.MAX_HEAD_BYTES) -> bytes:
+        """The handshake response's status line and headers, up to and including the empty
+        line; what came after them stays buffered (a frame sent with the 101). Raises
+        TimeoutError at `deadline`, HandshakeDropped at EOF, HandshakeRejected past `limit`."""
+        while True:
+            end = _HEAD_END.search(self._buffer)
+            if end is not None and end.end() <= limit:
+                head, self._buffer = self._buffer[: end.end()], self._buffer[end.end() :]
+                return head
+            if len(self._buffer) > limit:
+                raise HandshakeRejected(f"a response head of more than {limit} bytes")
+            if self.eof:
+                raise wire.HandshakeDropped("the connection closed during the handshake")
             self._fill_by_deadline()
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
     def _fill_by_deadline(self) -> None:
         """_fill, waiting at most until `deadline` if one is set."""
@@ -206,61 +213,33 @@ class BufferedSocket:
                 raise ConnectionError("connection closed")
             self._fill()
 
-    def readline(self) -> bytes:
-        """One line with its newline (the handshake's header lines), from the buffer."""
-        line = b""
-        while True:
-            if not self._buffer:
-                if not self.eof:
-                    self._fill_by_deadline()
-                if not self._buffer:
-                    if line:
-                        return line
-                    raise websocket.WebSocketConnectionClosedException(
-                        "the connection closed during the handshake"
-                    )
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line += self._buffer[: end + 1]
-                self._buffer = self._buffer[end + 1 :]
-                return line
-            line += self._buffer
-            self._buffer = b""
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
     def getsockname(self) -> tuple[str, int]:
         address = self._sock.getsockname()
         return str(address[0]), int(address[1])
 
-    def gettimeout(self) -> float | None:  # asked before every read
-        return self._sock.gettimeout()
-
     def settimeout(self, timeout: float | None) -> None:
         self._sock.settimeout(timeout)
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._sock, name)
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def shutdown(self) -> None:
+        """Drop the connection now: no more reads or writes (closing the socket follows)."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
-def _recv_line(sock: object) -> bytes:
-    """websocket-client reads handshake header lines one byte at a time through four layers
-    of calls (about 200 per connection); a BufferedSocket hands over whole lines."""
-    if isinstance(sock, BufferedSocket):
-        return sock.readline()
-    assert _library_recv_line is not None
-    return bytes(_library_recv_line(sock))
-
-
-_library_recv_line = getattr(websocket._http, "recv_line", None)
-if _library_recv_line is not None:  # websocket-client 1.x reads headers with this function
-    websocket._http.recv_line = _recv_line
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 def describe(exc: BaseException) -> str:
     """A failed connection attempt in a few words."""
-    if isinstance(exc, websocket.WebSocketBadStatusException):
+    if isinstance(exc, HandshakeRejected):
+        return str(exc)
+    if isinstance(exc, websocket.WebSocketBadStatusException):  # conform's peer
         return f"HTTP {exc.status_code} {exc.status_message or ''}".rstrip()
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
@@ -287,8 +266,7 @@ class Connection:
         self.hook = hook
         self.source = source  # the local address to connect from (None: the system's)
         self.detail = ""  # what went wrong, in words, for the last failure
-        self._ws: websocket.WebSocket | None = None
-        self._socket: BufferedSocket | None = None
+        self._socket: BufferedSocket | None = None  # while the connection is open
         self._fragments: list[bytes] = []  # a fragmented message so far
         self._fragment_bytes = 0
         self._closing = False  # our close frame is sent
@@ -314,11 +292,7 @@ class Connection:
             return False
         self.session.connect(at)
         deadline = self.clock.now() + timeout  # for TCP, TLS and the upgrade together
-        ws = websocket.WebSocket(skip_utf8_validation=True)  # one thread: no locks needed
-        # Its frame reader (unused: read_frame reads) holds a bound method of the WebSocket,
-        # a reference cycle: without it a finished connection is freed by reference counting
-        # instead of waiting for the cyclic collector (see harness/collector.py).
-        ws.frame_buffer = None  # type: ignore[assignment]
+        resource = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         sock: socket.socket | None = None
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -333,15 +307,11 @@ class Connection:
             sock.settimeout(max(0.001, deadline - self.clock.now()))
             buffered = BufferedSocket(sock, self.clock, self.session.settings.max_frame_bytes)
             buffered.deadline = deadline  # each handshake read waits at most until then
-            # A browser's WebSocket follows no redirect; websocket-client's would open its
-            # own socket, outside this deadline.
-            ws.connect(
-                url,
-                socket=buffered,
-                suppress_origin=True,  # the Origin is among the settings' headers
-                header=list(self.session.settings.handshake_headers),
-                redirect_limit=0,
-            )
+            key = wire.new_key()
+            headers = self.session.settings.handshake_headers  # the Origin among them
+            sock.sendall(wire.handshake_request(host, port, secure, resource, key, headers))
+            # Anything but a valid 101 is refused: a browser's WebSocket follows no redirect.
+            wire.check_response(buffered.read_head(), key)
             buffered.deadline = None
         except Exception as exc:  # every failure is classified, none escapes
             at = self.clock.now()
@@ -352,7 +322,7 @@ class Connection:
                 self.session.connect_failed(classify(exc), at)
             return False
         at = buffered.arrived or self.clock.now()  # when the 101 arrived
-        self._ws, self._socket, self._closing, self._fragments = ws, buffered, False, []
+        self._socket, self._closing, self._fragments = buffered, False, []
         self._fragment_bytes = 0
         self.session.opened(at)
         return True
@@ -411,13 +381,13 @@ class Connection:
 
     def close(self, timeout: float = 2.0) -> None:
         """Close handshake: send 1000, read until the platform's close, then the socket goes."""
-        if self._ws is None:
+        if self._socket is None:
             return
         if self.session.state is not State.DISCONNECTING:
             self.session.close()
         self._send_close()
         end = self.clock.now() + timeout
-        while self._ws is not None:
+        while self._socket is not None:
             wait = end - self.clock.now()
             if wait <= 0:
                 self._lost()
@@ -428,9 +398,9 @@ class Connection:
         """Drop the socket without a close handshake, on purpose: nothing in flight counts as
         a platform failure (the run ended under it)."""
         self.session.close()
-        ws = self._ws
-        if ws is not None:
-            ws.abort()
+        sock = self._socket
+        if sock is not None:
+            sock.shutdown()
             self._lost()
 
     # -- internals ---------------------------------------------------------------------------
@@ -453,18 +423,16 @@ class Connection:
     def _flush(self) -> None:
         """Send the session's outbox, and our close if the session is closing."""
         frames = self.session.data_to_send()
-        ws, sock = self._ws, self._socket
-        if ws is None or sock is None:
+        sock = self._socket
+        if sock is None:
             return
         if frames:
             sock.settimeout(self.session.settings.connection_timeout_s)
             # Every frame due now in one write: a chat and its typing indicator were two
             # syscalls, a tenth of a lifecycle's CPU where syscalls are dear (gVisor).
-            data = b"".join(ABNF.create_frame(frame, ABNF.OPCODE_TEXT).format() for frame in frames)
             try:
-                while data:
-                    data = data[ws._send(data) :]
-            except (OSError, websocket.WebSocketException):
+                sock.sendall(wire.text_frames(frames))
+            except OSError:
                 self._lost()
                 return
             if self.hook is not None:
@@ -475,20 +443,20 @@ class Connection:
             self._send_close()  # the session gave up (ready timeout): close at its deadline
 
     def _send_close(self) -> None:
-        ws, sock = self._ws, self._socket
-        if self._closing or ws is None or sock is None:
+        sock = self._socket
+        if self._closing or sock is None:
             return
         self._closing = True
         sock.settimeout(self.session.settings.connection_timeout_s)
         try:
-            ws.send_close(CloseCode.NORMAL)
-        except (OSError, websocket.WebSocketException):
+            sock.sendall(wire.close_frame(CloseCode.NORMAL))
+        except OSError:
             self._lost()
 
     def _receive(self, wait: float) -> None:
         """Handle the next frame if it comes within `wait` seconds."""
-        ws, sock = self._ws, self._socket
-        if ws is None or sock is None:
+        sock = self._socket
+        if sock is None:
             return
         sock.settimeout(max(wait, 0.0005))
         try:
@@ -502,7 +470,7 @@ class Connection:
             self._lost()
             return
         at = sock.arrived or self.clock.now()
-        if opcode == ABNF.OPCODE_TEXT or opcode == ABNF.OPCODE_BINARY:
+        if opcode == Opcode.TEXT or opcode == Opcode.BINARY:
             if self._fragments:
                 self._fail(CloseCode.PROTOCOL_ERROR, "a new message inside a fragmented one")
             elif fin:  # the usual frame: a whole message
@@ -511,13 +479,13 @@ class Connection:
                 self._fail(CloseCode.MESSAGE_TOO_BIG, "a message over max_frame_bytes")
             else:
                 self._fragments, self._fragment_bytes = [payload], len(payload)
-        elif opcode == ABNF.OPCODE_CONT:
+        elif opcode == Opcode.CONT:
             self._continue(fin, payload, at)
-        elif opcode > ABNF.OPCODE_PONG or opcode < ABNF.OPCODE_CLOSE:
+        elif opcode > Opcode.PONG or opcode < Opcode.CLOSE:
             self._fail(CloseCode.PROTOCOL_ERROR, f"reserved opcode {opcode}")
         elif not fin or len(payload) > 125:
             self._fail(CloseCode.PROTOCOL_ERROR, "a fragmented or long control frame")
-        elif opcode == ABNF.OPCODE_CLOSE:
+        elif opcode == Opcode.CLOSE:
             code: int | None = None
             reason = ""
             if len(payload) >= 2:
@@ -525,13 +493,13 @@ class Connection:
                 reason = payload[2:].decode("utf-8", "replace")
             if not self._closing:
                 self._closing = True
-                with contextlib.suppress(OSError, websocket.WebSocketException):
-                    ws.send_close(code or 1000)  # echo, completing the handshake
+                with contextlib.suppress(OSError):
+                    sock.sendall(wire.close_frame(code or 1000))  # echo: the handshake ends
             self._ended(code, reason, at)
-        elif opcode == ABNF.OPCODE_PING:
+        elif opcode == Opcode.PING:
             try:
-                ws.pong(payload)
-            except (OSError, websocket.WebSocketException):
+                sock.sendall(wire.frame(Opcode.PONG, payload))
+            except OSError:
                 self._lost()
 
     def _continue(self, fin: bool, payload: bytes, at: float) -> None:
@@ -565,25 +533,25 @@ class Connection:
     def _drop_failed(self) -> None:
         """The session failed the connection: send the close frame it names (unless ours
         went already) and drop the socket without waiting for the platform's answer."""
-        ws, sock = self._ws, self._socket
-        self._ws, self._socket, self._fragments, self._fragment_bytes = None, None, [], 0
-        if ws is None or sock is None:
+        sock = self._socket
+        self._socket, self._fragments, self._fragment_bytes = None, [], 0
+        if sock is None:
             return
         code, reason = self.session.fail_close or (CloseCode.PROTOCOL_ERROR, "")
         self.detail = f"protocol error, closed with {code}: {reason}".rstrip(": ")
         if not self._closing:
             self._closing = True
             sock.settimeout(min(1.0, self.session.settings.connection_timeout_s))
-            with contextlib.suppress(OSError, websocket.WebSocketException):
-                ws.send_close(code, reason.encode())
-        ws.shutdown()
+            with contextlib.suppress(OSError):
+                sock.sendall(wire.close_frame(code, reason.encode()))
+        sock.close()
 
     def _lost(self) -> None:
         self._ended(None, "", self.clock.now())
 
     def _ended(self, code: int | None, reason: str, at: float) -> None:
-        ws, self._ws, self._socket = self._ws, None, None
-        if ws is None:
+        sock, self._socket = self._socket, None
+        if sock is None:
             return
-        ws.shutdown()
+        sock.close()
         self.session.closed(code, reason, at)

@@ -102,7 +102,7 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     b.close()
 
 
-def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival(
+def test_buffered_socket_cuts_the_response_head_and_keeps_what_follows_and_stamps_arrival(
     tcp_pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = tcp_pair
@@ -112,10 +112,9 @@ def test_buffered_socket_serves_lines_and_small_reads_and_stamps_arrival(
     b.sendall(b"ade: websocket\r\n\r\n\x81\x02hi")
     sent_at = clock.now()
     time.sleep(0.1)  # the bytes wait in the kernel: their arrival time must not include this
-    assert buffered.readline() == b"HTTP/1.1 101 Switching Protocols\r\n"
-    assert buffered.readline() == b"Upgrade: websocket\r\n"
-    assert buffered.readline() == b"\r\n"
-    assert buffered.recv(2) == b"\x81\x02" and buffered.recv(10) == b"hi"
+    head = buffered.read_head()
+    assert head == b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    assert buffered.read_frame() == (True, 1, b"hi")  # the frame that came with the 101
     assert buffered.arrived is not None
     if buffered.kernel_timestamps:  # Linux: when the bytes arrived, not when they were read
         assert buffered.arrived - sent_at < 0.05
@@ -190,10 +189,10 @@ def test_a_closed_connection_is_freed_without_the_cyclic_collector(
     gc.disable()
     try:
         assert conn.open(settings.session_url(session.session_id))
-        ws = weakref.ref(conn._ws)
+        sock = weakref.ref(conn._socket)
         conn.close()
         del conn
-        assert ws() is None
+        assert sock() is None
     finally:
         gc.enable()
 
@@ -252,14 +251,72 @@ def test_the_handshake_reads_end_at_the_deadline_however_slowly_bytes_come(
     thread.start()
     try:
         with pytest.raises(TimeoutError):
-            buffered.readline()
+            buffered.read_head()
         late = clock.now() - buffered.deadline
         assert 0 <= late < 0.03
     finally:
         stop.set()
         thread.join()
-    b.sendall(b"\x81\x02hi")
-    assert buffered.read_frame()[2].endswith(b"hi")  # frames: no deadline after the 101
+    buffered.deadline = None  # as after the 101: frames have no deadline
+    b.sendall(b"\r\n\r\n\x81\x02hi")
+    assert buffered.read_head().endswith(b"xx\r\n\r\n")  # the trickled bytes were kept
+    assert buffered.read_frame() == (True, 1, b"hi")
+
+
+@contextlib.contextmanager
+def answering_server(answer: bytes, then_close: bool) -> Iterator[str]:
+    """Accepts one connection, reads its upgrade request and answers `answer`; then closes,
+    or holds the connection until the client goes. Yields its URL."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(3.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(answer)
+            with contextlib.suppress(OSError):
+                while not then_close and conn.recv(4096):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}/api/v1/ws/chat?tenant_id=t"
+    finally:
+        thread.join(5)
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "then_close", "error", "detail"),
+    [
+        (b"HTTP/1.1 403 Forbidden\r\n\r\n", True, "handshake_rejected", "HTTP 403 Forbidden"),
+        (b"HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:1/\r\n\r\n", False,
+         "handshake_rejected", "HTTP 302 Found"),  # not followed
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", False,
+         "handshake_rejected", "Invalid WebSocket Header"),
+        (b"garbage\r\n\r\n", False, "handshake_rejected", "Invalid status line"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n" + b"X: y\r\n" * 20_000, False,
+         "handshake_rejected", "more than 65536 bytes"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgr", True, "dropped", "closed during the handshake"),
+        (b"", True, "dropped", "closed during the handshake"),
+    ],
+)  # fmt: skip
+def test_a_handshake_that_is_not_a_valid_101_fails_the_connect_in_one_class(
+    answer: bytes, then_close: bool, error: str, detail: str
+) -> None:
+    session = ClientSession(SessionSettings(connection_timeout_s=2.0), MonotonicClock())
+    conn = Connection(session)
+    with answering_server(answer, then_close) as url:
+        started = time.perf_counter()
+        assert not conn.open(url)
+        conn.close()  # nothing to close: a no-op
+    assert time.perf_counter() - started < 1.0  # at the answer, not at the timeout
+    assert session.failure == error and detail in conn.detail, conn.detail
+    assert session.state is not State.CONNECTING
 
 
 def test_read_frame_refuses_a_frame_over_the_limit_from_its_header_alone(

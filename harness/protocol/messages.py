@@ -118,8 +118,18 @@ def decode(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, di
 
 
 def iso_timestamp(epoch: float) -> str:
-    """ISO 8601 UTC with milliseconds, as the document's `new Date().toISOString()`."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISO 8601 UTC with milliseconds, as the document's `new Date().toISOString()`. Every
+    message the client sends carries one: the date and time to the second are formatted once
+    a second, the milliseconds each time (a tenth of the cost)."""
+    second, micro = divmod(round(epoch * 1_000_000), 1_000_000)  # as datetime rounds
+    milli = micro // 1000
+    if second != _second[0]:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[:] = second, text
+    return f"{_second[1]}.{milli:03d}Z"
+
+
+_second: list[Any] = [None, ""]  # the last second formatted, and its text
 
 
 # Client -> platform ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ taken for another chat's answer.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections import deque
@@ -176,6 +177,16 @@ class Counters:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("violation")}
 
 
+_RNG = random.Random()
+os.register_at_fork(after_in_child=_RNG.seed)  # --processes forks: each its own sequence
+
+
+def new_id() -> str:
+    """A random (version 4) UUID: a session's or a message's id. From the process's seeded
+    generator, not os.urandom: a system call per id was measurable in a lifecycle's cost."""
+    return str(uuid.UUID(int=_RNG.getrandbits(128), version=4))
+
+
 class ClientSession:
     """One simulated browser client: the document's WebSocketManager, minus the socket."""
 
@@ -190,14 +201,14 @@ class ClientSession:
         self.settings = settings
         self.clock = clock
         self.on_phase: PhaseSink = on_phase or (lambda sample: None)
-        self.session_id = session_id or str(uuid.uuid4())
+        self.session_id = session_id or new_id()
         s = settings
         self.backoff = Backoff(
             s.reconnect_delay_s,
             s.max_reconnect_delay_s,
             s.max_reconnect_attempts,
             s.reconnect_jitter,
-            rng or random.Random(),
+            rng or _RNG,
         )
         self.breaker = CircuitBreaker(s.circuit_breaker_threshold, s.circuit_breaker_timeout_s)
         self.heartbeat = Heartbeat(s.heartbeat_interval_s)
@@ -370,7 +381,7 @@ class ClientSession:
         `chat`: the driver's record of it (its step, its reply as it comes)."""
         if len(content) > self.settings.max_message_length:
             raise MessageTooLong(f"{len(content)} characters > {self.settings.max_message_length}")
-        message_id = message_id or str(uuid.uuid4())
+        message_id = message_id or new_id()
         chat = chat or Chat()
         if self.state is State.READY:
             self._send_chat(message_id, content, self._now(at), chat)

@@ -78,7 +78,7 @@ def test_a_malformed_ready_frame_is_a_protocol_error_and_closes_with_its_code(
     assert s.counters.protocol_errors == 1 and s.fail_close is not None
     assert code == s.fail_close[0] == close_code  # the platform got our close frame
     assert run.ms("ready") < 1000  # at the frame, not at the ready timeout
-    assert run.conn._ws is None  # the socket is gone
+    assert run.conn._socket is None  # the socket is gone
 
 
 @pytest.mark.parametrize("limit", [1024, 16 * 1024 * 1024])

@@ -1,14 +1,41 @@
 import contextlib
 import json
+import os
 import random
+import uuid
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.protocol import messages as m
+from harness.protocol.session import new_id
 
 
 def test_iso_timestamp_matches_javascript_to_iso_string() -> None:
     assert m.iso_timestamp(1752683847.888) == "2025-07-16T16:37:27.888Z"
+
+
+@settings(max_examples=3000)
+@given(st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False))
+def test_iso_timestamp_equals_datetimes_formatting(epoch: float) -> None:
+    """The cached seconds and the milliseconds round as datetime does (1.001 is not .000)."""
+    expected = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    assert m.iso_timestamp(epoch) == expected
+    assert m.iso_timestamp(epoch + 1.5)[:19] != expected[:19]  # the next second's text
+
+
+def test_new_ids_are_version_4_uuids_and_differ_in_a_forked_child() -> None:
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(uuid.UUID(i).version == 4 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's first id, which a copied generator would repeat
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 64).decode() != new_id()
 
 
 def test_auth_frame_has_every_documented_field() -> None:

@@ -1,0 +1,158 @@
+"""The WebSocket wire format, client side (RFC 6455), without I/O: the opening handshake's
+request and the check of its response, and masked frames.
+
+websocket-client did this for the transport, at a tenth of a lifecycle's CPU: a handshake
+through four layers (URL parsing twice, a header dict, a cookie jar), and a frame object,
+an os.urandom system call and a Python XOR per frame sent. Here the request is one format,
+the response one split, a frame one pack and websockets' C `apply_mask` (the platform's
+WebSocket library, already a dependency), and the random bytes for keys and masks come
+from os.urandom 4 KiB at a time. conform's raw peer still uses websocket-client.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import struct
+from enum import IntEnum
+
+from websockets.speedups import apply_mask
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+MAX_HEAD_BYTES = 65536
+"""A response whose status line and headers are longer is refused (a browser's limits are
+of this order); a 101 is a few hundred bytes."""
+
+
+class Opcode(IntEnum):
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class HandshakeRejected(Exception):
+    """The platform answered the upgrade with something other than a valid 101: another
+    HTTP status (a redirect included: a browser follows none), a garbled status line or
+    header, or a missing or wrong Upgrade, Connection or Sec-WebSocket-Accept."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HandshakeDropped(ConnectionError):
+    """The connection ended before the whole response head came."""
+
+
+_pool = bytearray()
+
+
+def random_bytes(n: int) -> bytes:
+    """n unpredictable bytes (keys, masks), from os.urandom 4 KiB at a time."""
+    global _pool
+    if len(_pool) < n:
+        _pool = bytearray(os.urandom(4096))
+    taken = bytes(_pool[-n:])
+    del _pool[-n:]
+    return taken
+
+
+def _forget_pool() -> None:  # a forked child must not reuse its parent's bytes
+    _pool.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def new_key() -> str:
+    """A Sec-WebSocket-Key: 16 random bytes, base64."""
+    return base64.b64encode(random_bytes(16)).decode()
+
+
+def handshake_request(
+    host: str, port: int, secure: bool, resource: str, key: str, headers: tuple[str, ...] = ()
+) -> bytes:
+    """The upgrade request: Host (the port left out when it is the scheme's), the WebSocket
+    headers, then `headers` ("Name: value") as given (the Origin is among them)."""
+    name = f"[{host}]" if ":" in host else host
+    default = 443 if secure else 80
+    authority = name if port == default else f"{name}:{port}"
+    lines = [
+        f"GET {resource or '/'} HTTP/1.1",
+        f"Host: {authority}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def accept_for(key: str) -> str:
+    """The Sec-WebSocket-Accept a platform must answer `key` with."""
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+def check_response(head: bytes, key: str) -> None:
+    """Raise HandshakeRejected unless `head` (the status line and headers, each line ending
+    in CRLF or LF) is a valid 101 answering `key`."""
+    try:
+        text = head.decode()
+    except UnicodeDecodeError as exc:
+        raise HandshakeRejected(f"a response header that is not UTF-8 (byte {exc.start})") from None
+    lines = text.splitlines()
+    status_line = lines[0] if lines else ""
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise HandshakeRejected(f"Invalid status line: {status_line[:80]!r}")
+    status = int(parts[1])
+    if status != 101:
+        reason = parts[2].strip() if len(parts) > 2 else ""
+        raise HandshakeRejected(f"HTTP {status} {reason}".rstrip(), status)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise HandshakeRejected(f"Invalid header line: {line[:80]!r}", status)
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("upgrade", "").lower() != "websocket":
+        raise HandshakeRejected("Invalid WebSocket Header: Upgrade is not websocket", status)
+    if "upgrade" not in [t.strip().lower() for t in headers.get("connection", "").split(",")]:
+        raise HandshakeRejected("Invalid WebSocket Header: Connection lacks upgrade", status)
+    accept = headers.get("sec-websocket-accept", "")
+    if not hmac.compare_digest(accept.encode(), accept_for(key).encode()):
+        raise HandshakeRejected("Invalid WebSocket Header: wrong Sec-WebSocket-Accept", status)
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
+    mask = random_bytes(4)
+    return header + mask + apply_mask(payload, mask)
+
+
+def text_frames(messages: list[str]) -> bytes:
+    """Text frames for `messages`, one write's worth."""
+    return b"".join([frame(Opcode.TEXT, text.encode()) for text in messages])
+
+
+def close_frame(code: int, reason: bytes = b"") -> bytes:
+    """A close frame; its reason cut to the 123 bytes a control frame has room for (at a
+    character's boundary: the reason must stay UTF-8)."""
+    if len(reason) > 123:
+        reason = reason[:123].decode("utf-8", "ignore").encode()
+    return frame(Opcode.CLOSE, struct.pack("!H", code) + reason)

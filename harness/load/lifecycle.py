@@ -79,6 +79,7 @@ class RunContext:
     conversations: tuple[Conversation, ...] = field(default_factory=bundled)
     _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
     _sources: tuple[str, Iterator[str]] | None = field(default=None, repr=False)
+    _filler: tuple[str, list[int]] = field(default=("", []), repr=False)  # text, word starts
 
     @property
     def tls(self) -> TlsOptions:
@@ -134,9 +135,18 @@ class RunContext:
         return turns[:wanted]
 
     def filler(self, length: int) -> str:
-        length = min(length, self.settings.max_message_length)
-        text = " ".join(self.rng.choices(WORDS, k=length // 3 + 1))
-        return text[:length] or "hi"
+        """`length` characters of the words, from a word at a random place in a text of them
+        made once (drawing each word anew cost a tenth of a short lifecycle's CPU)."""
+        length = max(1, min(length, self.settings.max_message_length))
+        text, starts = self._filler
+        if len(text) < 2 * length:
+            words = self.rng.choices(WORDS, k=max(4096, 2 * length) // 3 + 1)
+            text = " ".join(words)
+            starts = [0, *(i + 1 for i, c in enumerate(text) if c == " ")]
+            starts = [i for i in starts if i <= len(text) // 2]
+            self._filler = text, starts
+        start = starts[int(self.rng.random() * len(starts))]
+        return text[start : start + length]
 
     def harness_error(self, name: str, message: str, where: str = "") -> None:
         """Count one of our own failures by name; the first of each is logged, in one line."""

@@ -17,6 +17,24 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(1, MAX_US, 3)
 
 
+def record(hist: HdrHistogram, value: int) -> None:
+    """hist.record_value(value), for an integer 1 <= value <= the histogram's highest, in
+    one Python call: hdrh's takes six (its bucket index goes through bin() and a string's
+    length), and every phase sample of a run is recorded."""
+    unit = hist.unit_magnitude
+    half_magnitude = hist.sub_bucket_half_count_magnitude
+    bucket = (value | hist.sub_bucket_mask).bit_length() - unit - half_magnitude - 1
+    index = (
+        ((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) - hist.sub_bucket_half_count
+    )
+    hist.counts[index] += 1
+    hist.total_count += 1
+    if value < hist.min_value:
+        hist.min_value = value
+    if value > hist.max_value:
+        hist.max_value = value
+
+
 def rank(p: float, n: int) -> int:
     """1-based nearest rank of the p-th percentile among n values: ceil(p/100 * n)."""
     return min(n, max(1, math.ceil(round(p / 100 * n, 9))))

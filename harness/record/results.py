@@ -19,7 +19,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from harness.protocol.session import PhaseSample
-from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram
+from harness.record.histograms import MAX_US, hist_max_ms, hist_ms, new_histogram, record
 from harness.record.samples import SampleWriter
 from harness.record.schema import labelled, phase_order, split_labelled
 
@@ -171,7 +171,7 @@ class ProcessResults:
             hist = self._hists.get(name)
             if hist is None:
                 hist = self._hists[name] = new_histogram()
-            hist.record_value(min(max(sample.duration_us, 1), MAX_US))
+            record(hist, min(max(sample.duration_us, 1), MAX_US))
         else:
             self._errors[(name, sample.error or "unknown")] += 1
 

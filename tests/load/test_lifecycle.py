@@ -14,7 +14,7 @@ import pytest
 
 from harness.config import Settings
 from harness.load.health import HealthMonitor
-from harness.load.lifecycle import Outcome, RetryPolicy, RunContext, run_lifecycle
+from harness.load.lifecycle import WORDS, Outcome, RetryPolicy, RunContext, run_lifecycle
 from harness.load.scenario import Knobs
 from harness.record.results import ProcessResults
 from tests.conftest import ROOT, RunningPlatform, free_port
@@ -160,3 +160,14 @@ def test_a_dead_platform_gets_a_few_attempts_not_a_flood() -> None:
         gevent.sleep(min(policy.wait_after(outcome, ctx.clock.now()), deadline - ctx.clock.now()))
     assert attempts == 3  # at 0, 1 and 3 s; then the breaker holds it for 60 s
     assert identity(ctx)["failed"] == {"connection_refused": 3}
+
+
+@pytest.mark.parametrize("length", [1, 2, 80, 1000, 4000])
+def test_filler_is_exactly_long_starts_at_a_word_and_varies(length: int) -> None:
+    ctx = context("ws://127.0.0.1:1", message_length=length)
+    texts = [ctx.filler(length) for _ in range(200)]
+    assert all(len(t) == length for t in texts)
+    words = set(" ".join(WORDS))
+    assert all(set(t) <= words and not t.startswith(" ") for t in texts)
+    assert len(set(texts)) > {1: 1, 2: 5}.get(length, 50)
+    assert len(ctx.filler(10**6)) == ctx.settings.max_message_length  # cut to the limit

@@ -221,7 +221,12 @@ class BufferedSocket:
         self._sock.settimeout(timeout)
 
     def sendall(self, data: bytes) -> None:
-        self._sock.sendall(data)
+        """All of `data` (waiting up to the socket's timeout while the kernel has no room):
+        gevent's sendall asks the kernel for the send buffer's size first, every time."""
+        sent = self._sock.send(data)
+        while sent < len(data):
+            data = data[sent:]
+            sent = self._sock.send(data)
 
     def shutdown(self) -> None:
         """Drop the connection now: no more reads or writes (closing the socket follows)."""
@@ -309,7 +314,7 @@ class Connection:
             buffered.deadline = deadline  # each handshake read waits at most until then
             key = wire.new_key()
             headers = self.session.settings.handshake_headers  # the Origin among them
-            sock.sendall(wire.handshake_request(host, port, secure, resource, key, headers))
+            buffered.sendall(wire.handshake_request(host, port, secure, resource, key, headers))
             # Anything but a valid 101 is refused: a browser's WebSocket follows no redirect.
             wire.check_response(buffered.read_head(), key)
             buffered.deadline = None

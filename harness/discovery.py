@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.config import Settings
 from harness.policies import EndpointResult, choose_endpoint
@@ -27,8 +27,7 @@ class Discovery:
 def try_endpoint(settings: Settings, endpoint: str, timeout_s: float) -> EndpointResult:
     """Open a WebSocket on `endpoint` and close it again: success means the `101` came."""
     clock = MonotonicClock()
-    session_settings = settings.session_settings()
-    session_settings.connection_timeout_s = timeout_s
+    session_settings = replace(settings.session_settings(), connection_timeout_s=timeout_s)
     session = ClientSession(session_settings, clock)
     conn = Connection(session, TlsOptions(settings.tls_verify, settings.ca_bundle))
     started = clock.now()

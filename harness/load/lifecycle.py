@@ -36,7 +36,14 @@ from harness.load.health import HealthMonitor
 from harness.load.scenario import Knobs, Scenario
 from harness.policies import Backoff, CircuitBreaker, RateLimiter
 from harness.protocol.clock import MonotonicClock
-from harness.protocol.session import Chat, CircuitOpen, ClientSession, PhaseSample, State
+from harness.protocol.session import (
+    Chat,
+    CircuitOpen,
+    ClientSession,
+    PhaseSample,
+    SessionSettings,
+    State,
+)
 from harness.record.results import ProcessResults
 from harness.record.schema import label_problem
 from harness.transport import Connection, TlsOptions
@@ -80,6 +87,9 @@ class RunContext:
     _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
     _sources: tuple[str, Iterator[str]] | None = field(default=None, repr=False)
     _filler: tuple[str, list[int]] = field(default=("", []), repr=False)  # text, word starts
+    _session_settings: dict[bool, tuple[Settings, SessionSettings]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def tls(self) -> TlsOptions:
@@ -95,6 +105,16 @@ class RunContext:
         if mix is None:  # parsed once per text (the settings are settled again at test_start)
             mix = self._mixes[text] = parse_tenants(text, "tenants")
         return mix
+
+    def session_settings(self, held: bool) -> SessionSettings:
+        """What every session of the run is given (one, shared, for the current settings)."""
+        made = self._session_settings.get(held)
+        if made is None or made[0] is not self.settings:
+            made = self._session_settings[held] = (
+                self.settings,
+                self.settings.session_settings(reconnect=held),
+            )
+        return made[1]
 
     def source(self) -> str | None:
         """The local address the next connection comes from: settings.source_addresses in
@@ -370,7 +390,7 @@ class Session:
         try:
             if self._misuse is not None:
                 raise self._misuse
-            settings = ctx.settings.session_settings(reconnect=self.held)
+            settings = ctx.session_settings(self.held)
             if self.tenant is not None:
                 settings = replace(settings, tenant_id=self.tenant, label_tenant=True)
             session = ClientSession(settings, ctx.clock, self._sink)

@@ -121,7 +121,10 @@ def iso_timestamp(epoch: float) -> str:
     """ISO 8601 UTC with milliseconds, as the document's `new Date().toISOString()`. Every
     message the client sends carries one: the date and time to the second are formatted once
     a second, the milliseconds each time (a tenth of the cost)."""
-    second, micro = divmod(round(epoch * 1_000_000), 1_000_000)  # as datetime rounds
+    fraction, whole = math.modf(epoch)  # split and rounded as datetime.fromtimestamp does
+    second, micro = int(whole), round(fraction * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
     milli = micro // 1000
     if second != _second[0]:
         text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")

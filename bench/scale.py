@@ -55,6 +55,7 @@ def main() -> None:
         run = read_run_json(Path(tmp) / "reports" / "latest")
     a, phases, health = run["accounting"]["total"], run["phases"], run["health"]
     rss = sum(p["rss_max_mb"] for p in health["processes"].values())
+    grown = rss - sum(p.get("rss_start_mb", 0) for p in health["processes"].values())
     beat = phases.get("heartbeat", {})
     print(
         f"scale: {args.sessions} held sessions opened at {args.spawn_rate:g}/s by "
@@ -77,7 +78,9 @@ def main() -> None:
     print(
         f"  ready ms p50 {phases['ready']['p50_ms']} p99 {phases['ready']['p99_ms']}; "
         f"harness memory {rss:.0f} MB peak over {len(health['processes'])} processes = "
-        f"{1024 * rss / max(a['ready'], 1):.1f} KB per held session"
+        f"{1024 * rss / max(a['ready'], 1):.1f} KB per held session; "
+        f"{1024 * grown / max(a['ready'], 1):.1f} KB per session above the processes' "
+        f"{rss - grown:.0f} MB before their first user"
     )
     print(
         f"  harness health valid {health['valid']}: loop lag p99 {health['loop_lag_p99_ms']} ms, "

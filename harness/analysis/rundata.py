@@ -11,10 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from harness.errors import HarnessError
@@ -28,6 +27,9 @@ from harness.record.runfile import (
 )
 from harness.record.samples import read_chunks
 from harness.record.schema import LABELS, labelled, split_labelled
+
+if TYPE_CHECKING:  # imported where samples are read: not by a load run's processes
+    import pandas as pd
 
 
 @dataclass
@@ -94,6 +96,8 @@ def _from_samples(
     warmup_s: float,
     progress: Progress | None = None,
 ) -> RunData:
+    import pandas as pd
+
     phase_codes: dict[str, int] = {}
     error_codes: dict[str, int] = {"": 0}
     label_codes: dict[str, dict[str, int]] = {label: {"": 0} for label in LABELS}

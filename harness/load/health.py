@@ -30,6 +30,7 @@ class HealthMonitor:
         self.cpu: list[list[float]] = []  # [epoch s, percent of one core] once a second
         self.user_counts: list[list[float]] = []  # [epoch s, users] once a second
         self.rss_max = 0
+        self.rss_start = 0  # before the first user: what each session added is above it
         self.collector = CollectorOffTheClock()
         self._process = psutil.Process()
         self._greenlet: gevent.Greenlet | None = None
@@ -37,6 +38,7 @@ class HealthMonitor:
     def start(self) -> None:
         if self._greenlet is None:
             self._process.cpu_percent(None)
+            self.rss_start = self.rss_start or self._process.memory_info().rss
             self.collector.start()
             self._greenlet = gevent.spawn(self._run)
 
@@ -76,6 +78,7 @@ class HealthMonitor:
             "cpu_timeline": self.cpu if timelines else [],
             "users_timeline": self.user_counts if timelines else [],
             "rss_max_mb": round(self.rss_max / 2**20, 1),
+            "rss_start_mb": round(self.rss_start / 2**20, 1),
             "loop_lag_p50_ms": hist_ms(self.loop_lag, 50),
             "loop_lag_p99_ms": hist_ms(self.loop_lag, 99),
             "loop_lag_max_ms": hist_max_ms(self.loop_lag),

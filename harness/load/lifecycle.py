@@ -87,13 +87,19 @@ class RunContext:
     _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
     _sources: tuple[str, Iterator[str]] | None = field(default=None, repr=False)
     _filler: tuple[str, list[int]] = field(default=("", []), repr=False)  # text, word starts
+    _tls: tuple[Settings | None, TlsOptions] = field(default=(None, TlsOptions()), repr=False)
     _session_settings: dict[bool, tuple[Settings, SessionSettings]] = field(
         default_factory=dict, repr=False
     )
 
     @property
     def tls(self) -> TlsOptions:
-        return TlsOptions(self.settings.tls_verify, self.settings.ca_bundle)
+        """The run's TLS options (one, shared by its connections)."""
+        settings, tls = self._tls
+        if settings is not self.settings:
+            tls = TlsOptions(self.settings.tls_verify, self.settings.ca_bundle)
+            self._tls = (self.settings, tls)
+        return tls
 
     @property
     def tenants(self) -> TenantMix | None:

@@ -70,7 +70,7 @@ probe: setup  ## one lifecycle against the platform in your settings (.env, MIPT
 discover: setup  ## the document's endpoint discovery against your settings
 	$(BIN)/python -m harness discover
 
-bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 11 minutes; prints figures)
+bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 20 minutes; prints figures)
 	$(BIN)/python -m bench.platform_capacity rate --rate 1000 --duration 8
 	$(BIN)/python -m bench.platform_capacity rate --rate 2000 --duration 8
 	$(BIN)/python -m bench.platform_capacity hold --sessions 20000 --rate 1000 --hold 20 --heartbeat 5
@@ -80,7 +80,7 @@ bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 11 minutes; prints
 	$(BIN)/python -m bench.cost --runs 3 --duration 15
 	$(BIN)/python -m bench.live --workers 8 --samples 50000
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
-	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 200 --hold 30 --heartbeat 30
+	$(BIN)/python -m bench.scale --sessions 50000 --spawn-rate 200 --hold 60 --heartbeat 30 --processes 4 --platform-workers 4 --source-addresses 127.0.0.1-127.0.0.4
 	$(BIN)/python -m bench.report_scale --samples 10000000
 
 clean:  ## remove the virtual environment and caches

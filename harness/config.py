@@ -8,6 +8,7 @@ Times are in milliseconds, as in the document.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import ipaddress
 import math
@@ -112,12 +113,20 @@ class Settings:
     ) -> str:
         """The document's URL: base + endpoint + ?tenant_id=...&session_id=..., after the
         query the target URL came with (a platform that takes a token there)."""
-        target = urlsplit(self.ws_url)
-        query = urlencode({"tenant_id": tenant_id or self.tenant_id, "session_id": session_id})
-        if target.query:
-            query = f"{target.query}&{query}"
-        base = f"{target.scheme}://{target.netloc}{target.path.rstrip('/')}"
-        return f"{base}{endpoint or self.endpoint}?{query}"
+        prefix = _url_prefix(self.ws_url, endpoint or self.endpoint, tenant_id or self.tenant_id)
+        return prefix + urlencode({"session_id": session_id})
+
+
+@functools.lru_cache(maxsize=256)
+def _url_prefix(ws_url: str, endpoint: str, tenant_id: str) -> str:
+    """Everything of a session's URL before its session_id (made once per target and tenant:
+    every lifecycle asks)."""
+    target = urlsplit(ws_url)
+    query = urlencode({"tenant_id": tenant_id})
+    if target.query:
+        query = f"{target.query}&{query}"
+    base = f"{target.scheme}://{target.netloc}{target.path.rstrip('/')}"
+    return f"{base}{endpoint}?{query}&"
 
 
 # The document's own names for settings its client reads (besides MIPTECH_<NAME>).

@@ -65,6 +65,14 @@ def _ssl_context(options: TlsOptions) -> ssl.SSLContext:
 
 
 @lru_cache(maxsize=64)
+def _target(base: str) -> tuple[str, int, bool, str]:
+    """(host, port, secure, path) of a URL without its query (one split per target)."""
+    parts = urlsplit(base)
+    secure = parts.scheme == "wss"
+    return parts.hostname or "", parts.port or (443 if secure else 80), secure, parts.path or "/"
+
+
+@lru_cache(maxsize=64)
 def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
     """(family, address) for host:port, looked up once per process."""
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
@@ -283,9 +291,8 @@ class Connection:
 
         `at`: when this connection was due (an open-model arrival's scheduled start), so its
         phases are measured from then, lateness included."""
-        parts = urlsplit(url)
-        host, secure = parts.hostname or "", parts.scheme == "wss"
-        port = parts.port or (443 if secure else 80)
+        base, mark, query = url.partition("?")
+        host, port, secure, path = _target(base)
         timeout = self.session.settings.connection_timeout_s
         self.detail = ""
         try:
@@ -297,7 +304,7 @@ class Connection:
             return False
         self.session.connect(at)
         deadline = self.clock.now() + timeout  # for TCP, TLS and the upgrade together
-        resource = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        resource = f"{path}{mark}{query}"
         sock: socket.socket | None = None
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)

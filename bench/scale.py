@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from harness.embedded import embedded_platform
+from harness.errors import HarnessError
 from harness.launch import locust_command
 from harness.record.runfile import read_run_json
 
@@ -51,8 +52,18 @@ def main() -> None:
             *("--only-summary", "--scenario", str(scenario), "--host", platform.base),
             *("--processes", str(args.processes), "--reports-dir", str(Path(tmp) / "reports")),
         )
-        subprocess.run(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        run = read_run_json(Path(tmp) / "reports" / "latest")
+        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        try:
+            run = read_run_json(Path(tmp) / "reports" / "latest")
+        except HarnessError as exc:
+            print(f"scale: no run record ({exc}); the run's last words:")
+            print("\n".join((done.stdout + done.stderr).splitlines()[-40:]))
+            raise SystemExit(1) from None
+    said = [  # what the run said of its workers and itself, besides its tables
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if "lost" in line or "error" in line.lower() or "missing" in line or "waiting" in line
+    ]
     a, phases, health = run["accounting"]["total"], run["phases"], run["health"]
     rss = sum(p["rss_max_mb"] for p in health["processes"].values())
     grown = rss - sum(p.get("rss_start_mb", 0) for p in health["processes"].values())
@@ -86,6 +97,8 @@ def main() -> None:
         f"  harness health valid {health['valid']}: loop lag p99 {health['loop_lag_p99_ms']} ms, "
         f"CPU max {health['cpu_max_pct']} %"
     )
+    for line in said[:20]:
+        print(f"  said: {line}")
 
 
 if __name__ == "__main__":

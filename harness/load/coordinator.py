@@ -9,7 +9,8 @@ the run directory. Flow:
                 lost workers; every process flushes its samples every 2 s
   every 3 s     workers ship deltas in Locust's `report_to_master`; the master merges them
   test_stop     workers ship a final delta (`harness_final`); the master waits for it from
-                every worker that is not lost, at most FINAL_WAIT_S
+                every worker: FINAL_WAIT_S for one that stopped sending heartbeats, as long
+                as it sends them (at most FINAL_WAIT_ALIVE_S) for one still stopping users
   quitting      the master (or local runner) writes histograms.json and run.json
 
 Locust fires the master's `test_stop` and `quitting` before the last regular worker
@@ -66,7 +67,9 @@ from harness.server.profiles import PROFILES
 
 log = logging.getLogger("harness")
 DEFAULT_MAX_LOOP_LAG_MS = 10.0
-FINAL_WAIT_S = 10.0  # after the stop: Locust notices a dead worker within ~4 s
+FINAL_WAIT_S = 10.0  # after the stop, for a worker Locust has marked missing (dead: ~4 s)
+FINAL_WAIT_ALIVE_S = 120.0  # for a worker still sending heartbeats: stopping 12,500 users
+FINAL_WAIT_SAY_S = 5.0  # on two shared cores took four workers over 10 s
 FLUSH_EVERY_S = 2.0
 FLUSH_SLICE_ROWS = 250
 WATCH_EVERY_S = 0.5
@@ -522,7 +525,11 @@ class Coordinator:
             self.runner.send_message("harness_run", self._run_message(), client_id)
 
     def on_final_message(self, environment: Environment, msg: Any, **_: Any) -> None:
-        self._merge(msg.data["worker"], msg.data["delta"])
+        worker = msg.data["worker"]
+        self._merge(worker, msg.data["delta"])
+        assert self.record is not None
+        if self.record.worker_found(worker):  # late, not dead: its figures are whole
+            print(f"harness: worker {worker} sent its final figures after all", flush=True)
 
     def _merge_local(self) -> None:
         """A local runner's figures so far into the record (a worker's come every 3 s)."""
@@ -540,14 +547,28 @@ class Coordinator:
             self.abort(error if worker == self.worker_id else f"worker {worker}: {error}")
 
     def _wait_for_finals(self) -> None:
-        """Until every worker that is not lost has sent its final figures; at most
-        FINAL_WAIT_S, and not at all once a second signal asked to hurry."""
-        assert self.record is not None
-        deadline = time.monotonic() + FINAL_WAIT_S
-        while not self.cut_short and time.monotonic() < deadline:
-            self._note_missing()
-            if not self._unfinished_workers() - set(self.record.lost):
+        """Until every worker not already lost has sent its final figures: as long as it
+        sends heartbeats (stopping thousands of users takes a while), at most
+        FINAL_WAIT_ALIVE_S; one that stops sending them, FINAL_WAIT_S; not at all once a
+        second signal asked to hurry. Those that never send are lost; one whose final comes
+        after all is found again (on_final_message)."""
+        assert self.record is not None and isinstance(self.runner, MasterRunner)
+        lost_before = set(self.record.lost)  # died during the run: nothing to wait for
+        started = time.monotonic()
+        said = started + FINAL_WAIT_SAY_S
+        while not self.cut_short:
+            waiting = self._unfinished_workers() - lost_before
+            alive = waiting & {str(c.id) for c in self.runner.clients.all if c.state != "missing"}
+            now = time.monotonic()
+            if not waiting or now - started > (FINAL_WAIT_ALIVE_S if alive else FINAL_WAIT_S):
                 break
+            if now >= said and alive:
+                said = now + FINAL_WAIT_SAY_S
+                print(
+                    f"harness: waiting for the final figures of {len(alive)} worker(s) still "
+                    f"stopping their users ({now - started:.0f} s)",
+                    flush=True,
+                )
             gevent.sleep(0.1)
         for worker in sorted(self._unfinished_workers()):
             self._lost(worker)

@@ -94,6 +94,11 @@ class RunRecord:
             worker, now_iso(), None if last_at is None else iso_of(last_at)
         )
 
+    def worker_found(self, worker: str) -> bool:
+        """A worker taken for lost sent its final figures after all: it is not lost (every
+        delta it shipped was merged, so its figures are whole). True if it was taken."""
+        return self.lost.pop(worker, None) is not None
+
     @property
     def actual_s(self) -> float | None:
         if self._started_at is None:

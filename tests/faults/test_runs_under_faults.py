@@ -30,6 +30,7 @@ import pytest
 
 from harness.analysis.verdict import EXIT_CODES
 from harness.launch import locust_command
+from harness.load.coordinator import FINAL_WAIT_S
 from harness.record.rundir import epoch_of
 from harness.record.schema import SAMPLE_FIELDS
 from tests.conftest import ROOT, RunningPlatform, free_port, harness_env, run_harness
@@ -877,3 +878,42 @@ def test_a_worker_of_another_run_does_not_join(tmp_path: Path) -> None:
     run = read_run(latest(reports))
     assert run["samples"] == {}  # it never wrote into this run
     assert all(w["started"] == 0 for w in run["accounting"]["workers"].values())
+
+
+SLOW_TO_STOP = """
+import gevent
+from locust import events
+from locust.runners import WorkerRunner
+
+from locustfile import *  # noqa: F403
+
+
+@events.test_stop.add_listener
+def slow_to_stop(environment, **_):
+    if isinstance(environment.runner, WorkerRunner):
+        gevent.sleep({seconds})  # heartbeats go on: a worker still stopping its users
+"""
+
+
+def test_a_worker_slow_to_stop_is_waited_for_not_lost(tmp_path: Path) -> None:
+    """A worker that sends heartbeats but takes longer than FINAL_WAIT_S to send its final
+    figures (four workers stopping 12,500 users each on two cores did) is waited for, with
+    a progress line: its figures count whole and the run is not partial. Before, it was
+    taken for lost at 10 s and its lifecycles counted lost."""
+    locustfile = tmp_path / "slow_locustfile.py"
+    locustfile.write_text(SLOW_TO_STOP.format(seconds=FINAL_WAIT_S + 3))
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+         "--processes", "2", "-u", "4", "-r", "4", "-t", "3s", "--platform-profile", "fast",
+         "--reports-dir", str(reports)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=90,
+        env=harness_env(PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "harness: waiting for the final figures of 2 worker(s)" in done.stdout, done.stdout
+    assert "lost" not in done.stdout.replace("lost 0", ""), done.stdout
+    run = read_run(latest(reports))
+    assert run["workers_lost"] == [] and run["accounting"]["total"]["lost"] == 0
+    assert_accounting(run)
+    assert run["accounting"]["total"]["started"] > 0

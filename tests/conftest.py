@@ -87,10 +87,12 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @contextlib.contextmanager
-def upgrading_server(script: bytes = b"") -> Iterator[tuple[str, list[bytes], list[bytes]]]:
-    """Accepts one connection: a correct 101, then `script` as is. Yields its base URL, the
-    upgrade request it got, and what the client sent after its handshake (complete once the
-    client has closed the socket)."""
+def upgrading_server(
+    script: bytes = b"", answer: bytes | None = None, hold: bool = True
+) -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """Accepts one connection: a correct 101 (or `answer` as is), then `script` as is. Yields
+    its base URL, the upgrade request it got, and what the client sent after its handshake
+    (complete once the client has closed the socket; `hold=False`: it closes at once)."""
     server = socket.create_server(("127.0.0.1", 0))
     requests: list[bytes] = []
     received: list[bytes] = []
@@ -106,12 +108,15 @@ def upgrading_server(script: bytes = b"") -> Iterator[tuple[str, list[bytes], li
             key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
             assert key is not None
             accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script
-            )
+            if answer is None:
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                    b"Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script
+                )
+            else:
+                conn.sendall(answer + script)
             with contextlib.suppress(OSError):
-                while data := conn.recv(65536):
+                while hold and (data := conn.recv(65536)):
                     received.append(data)
 
     thread = threading.Thread(target=serve, daemon=True)

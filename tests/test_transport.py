@@ -263,33 +263,6 @@ def test_the_handshake_reads_end_at_the_deadline_however_slowly_bytes_come(
     assert buffered.read_frame() == (True, 1, b"hi")
 
 
-@contextlib.contextmanager
-def answering_server(answer: bytes, then_close: bool) -> Iterator[str]:
-    """Accepts one connection, reads its upgrade request and answers `answer`; then closes,
-    or holds the connection until the client goes. Yields its URL."""
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.settimeout(3.0)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(4096)
-            conn.sendall(answer)
-            with contextlib.suppress(OSError):
-                while not then_close and conn.recv(4096):
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.getsockname()[1]}/api/v1/ws/chat?tenant_id=t"
-    finally:
-        thread.join(5)
-        server.close()
-
-
 @pytest.mark.parametrize(
     ("answer", "then_close", "error", "detail"),
     [
@@ -310,9 +283,9 @@ def test_a_handshake_that_is_not_a_valid_101_fails_the_connect_in_one_class(
 ) -> None:
     session = ClientSession(SessionSettings(connection_timeout_s=2.0), MonotonicClock())
     conn = Connection(session)
-    with answering_server(answer, then_close) as url:
+    with upgrading_server(answer=answer, hold=not then_close) as (base, _, _):
         started = time.perf_counter()
-        assert not conn.open(url)
+        assert not conn.open(f"{base}/api/v1/ws/chat?tenant_id=t")
         conn.close()  # nothing to close: a no-op
     assert time.perf_counter() - started < 1.0  # at the answer, not at the timeout
     assert session.failure == error and detail in conn.detail, conn.detail

@@ -143,8 +143,9 @@ class BufferedSocket:
         """The handshake response's status line and headers, up to and including the empty
         line; what came after them stays buffered (a frame sent with the 101). Raises
         TimeoutError at `deadline`, HandshakeDropped at EOF, HandshakeRejected past `limit`."""
+        searched = 0  # the end was not before this (less the 3 bytes it could start with)
         while True:
-            end = _HEAD_END.search(self._buffer)
+            end = _HEAD_END.search(self._buffer, max(0, searched - 3))
             if end is not None and end.end() <= limit:
                 head, self._buffer = self._buffer[: end.end()], self._buffer[end.end() :]
                 return head
@@ -152,6 +153,7 @@ class BufferedSocket:
                 raise HandshakeRejected(f"a response head of more than {limit} bytes")
             if self.eof:
                 raise wire.HandshakeDropped("the connection closed during the handshake")
+            searched = len(self._buffer)
             self._fill_by_deadline()
 
     def _fill_by_deadline(self) -> None:
@@ -323,7 +325,7 @@ class Connection:
             headers = self.session.settings.handshake_headers  # the Origin among them
             buffered.sendall(wire.handshake_request(host, port, secure, resource, key, headers))
             # Anything but a valid 101 is refused: a browser's WebSocket follows no redirect.
-            wire.check_response(buffered.read_head(), key)
+            wire.check_response(buffered.read_head(), key, headers)
             buffered.deadline = None
         except Exception as exc:  # every failure is classified, none escapes
             at = self.clock.now()

@@ -15,10 +15,15 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import struct
+import threading
 from enum import IntEnum
 
-from websockets.speedups import apply_mask
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # a build of websockets without its C extension
+    from websockets.utils import apply_mask
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEAD_BYTES = 65536
@@ -50,15 +55,18 @@ class HandshakeDropped(ConnectionError):
 
 
 _pool = bytearray()
+_pool_lock = threading.Lock()  # discovery opens its connections from threads
 
 
 def random_bytes(n: int) -> bytes:
-    """n unpredictable bytes (keys, masks), from os.urandom 4 KiB at a time."""
+    """n unpredictable bytes (keys, masks), from os.urandom 4 KiB at a time; no two callers
+    ever get the same bytes."""
     global _pool
-    if len(_pool) < n:
-        _pool = bytearray(os.urandom(4096))
-    taken = bytes(_pool[-n:])
-    del _pool[-n:]
+    with _pool_lock:
+        if len(_pool) < n:
+            _pool = bytearray(os.urandom(4096))
+        taken = bytes(_pool[-n:])
+        del _pool[-n:]
     return taken
 
 
@@ -99,37 +107,55 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
 
 
-def check_response(head: bytes, key: str) -> None:
+_STATUS_LINE = re.compile(r"HTTP/\d\.\d ([0-9]{3})(?: (.*))?")
+
+
+def check_response(head: bytes, key: str, offered: tuple[str, ...] = ()) -> None:
     """Raise HandshakeRejected unless `head` (the status line and headers, each line ending
-    in CRLF or LF) is a valid 101 answering `key`."""
+    in CRLF or LF) is a valid 101 answering `key` (RFC 6455 4.1). `offered`: the request's
+    own headers ("Name: value"), for the subprotocols it offered; the harness negotiates no
+    extension, so a response that names one is refused (its frames could not be read)."""
     try:
         text = head.decode()
     except UnicodeDecodeError as exc:
         raise HandshakeRejected(f"a response header that is not UTF-8 (byte {exc.start})") from None
-    lines = text.splitlines()
-    status_line = lines[0] if lines else ""
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise HandshakeRejected(f"Invalid status line: {status_line[:80]!r}")
-    status = int(parts[1])
-    if status != 101:
-        reason = parts[2].strip() if len(parts) > 2 else ""
-        raise HandshakeRejected(f"HTTP {status} {reason}".rstrip(), status)
-    headers: dict[str, str] = {}
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # only CRLF or LF end one
+    status = _STATUS_LINE.fullmatch(lines[0])
+    if status is None:
+        raise HandshakeRejected(f"Invalid status line: {lines[0][:80]!r}")
+    code = int(status[1])
+    if code != 101:
+        raise HandshakeRejected(f"HTTP {code} {(status[2] or '').strip()}".rstrip(), code)
+    headers: dict[str, list[str]] = {}
     for line in lines[1:]:
         if not line:
             continue
         name, colon, value = line.partition(":")
-        if not colon:
-            raise HandshakeRejected(f"Invalid header line: {line[:80]!r}", status)
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("upgrade", "").lower() != "websocket":
-        raise HandshakeRejected("Invalid WebSocket Header: Upgrade is not websocket", status)
-    if "upgrade" not in [t.strip().lower() for t in headers.get("connection", "").split(",")]:
-        raise HandshakeRejected("Invalid WebSocket Header: Connection lacks upgrade", status)
-    accept = headers.get("sec-websocket-accept", "")
-    if not hmac.compare_digest(accept.encode(), accept_for(key).encode()):
-        raise HandshakeRejected("Invalid WebSocket Header: wrong Sec-WebSocket-Accept", status)
+        if not colon or not name.strip():
+            raise HandshakeRejected(f"Invalid header line: {line[:80]!r}", code)
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+
+    def tokens(name: str) -> list[str]:  # a list-valued header, however many times it came
+        return [t.strip().lower() for value in headers.get(name, []) for t in value.split(",")]
+
+    if tokens("upgrade") != ["websocket"]:
+        raise HandshakeRejected("Invalid WebSocket Header: Upgrade is not websocket", code)
+    if "upgrade" not in tokens("connection"):
+        raise HandshakeRejected("Invalid WebSocket Header: Connection lacks upgrade", code)
+    accept = headers.get("sec-websocket-accept", [])
+    if len(accept) != 1 or not hmac.compare_digest(accept[0].encode(), accept_for(key).encode()):
+        raise HandshakeRejected("Invalid WebSocket Header: wrong Sec-WebSocket-Accept", code)
+    if any(tokens("sec-websocket-extensions")):
+        raise HandshakeRejected("Invalid WebSocket Header: an extension nobody asked for", code)
+    protocol = tokens("sec-websocket-protocol")
+    wanted = [
+        t.strip().lower()
+        for line in offered
+        if line.partition(":")[0].strip().lower() == "sec-websocket-protocol"
+        for t in line.partition(":")[2].split(",")
+    ]
+    if any(protocol) and (len(protocol) != 1 or protocol[0] not in wanted):
+        raise HandshakeRejected("Invalid WebSocket Header: a subprotocol not offered", code)
 
 
 def frame(opcode: int, payload: bytes) -> bytes:

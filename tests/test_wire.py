@@ -77,6 +77,29 @@ def test_a_valid_101_passes(head: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    "extra",
+    [
+        "Server: a\u2028b",  # characters str.splitlines() would split a header at
+        "X-A: a\x0cb",
+        "Server: a\x1cb",
+        "Connection: keep-alive",  # a second Connection header adds to the first
+        "Sec-WebSocket-Extensions:",  # empty: nothing negotiated
+    ],
+)
+def test_a_valid_101_passes_with_odd_but_lawful_headers(extra: str) -> None:
+    wire.check_response(response(*GOOD, extra, f"Sec-WebSocket-Accept: {ACCEPT}"), KEY)
+
+
+def test_a_subprotocol_passes_only_when_offered() -> None:
+    head = response(*GOOD, f"Sec-WebSocket-Accept: {ACCEPT}", "Sec-WebSocket-Protocol: chat")
+    wire.check_response(head, KEY, ("Sec-WebSocket-Protocol: json, chat",))
+    with pytest.raises(HandshakeRejected, match="subprotocol"):
+        wire.check_response(head, KEY)
+    with pytest.raises(HandshakeRejected, match="subprotocol"):
+        wire.check_response(head, KEY, ("Sec-WebSocket-Protocol: json",))
+
+
+@pytest.mark.parametrize(
     ("head", "said", "status"),
     [
         (response("HTTP/1.1 403 Forbidden", "Content-Length: 0"), "HTTP 403 Forbidden", 403),
@@ -91,6 +114,13 @@ def test_a_valid_101_passes(head: bytes) -> None:
         (response(*GOOD), "Sec-WebSocket-Accept", 101),
         (response(*GOOD, f"Sec-WebSocket-Accept: {ACCEPT.lower()}"), "Sec-WebSocket-Accept", 101),
         (response(*GOOD, "Sec-WebSocket-Accept: " + wire.accept_for("another key")), "Sec-WebSocket-Accept", 101),
+        (response(*GOOD, "Sec-WebSocket-Accept: x", f"Sec-WebSocket-Accept: {ACCEPT}"), "Sec-WebSocket-Accept", 101),
+        (response(*GOOD, f"X-Note: a\rSec-WebSocket-Accept: {ACCEPT}"), "Sec-WebSocket-Accept", 101),
+        (response(*GOOD, f"Sec-WebSocket-Accept: {ACCEPT}", "Sec-WebSocket-Extensions: permessage-deflate"), "extension", 101),
+        (response("HTTP/1.1 \u00b9\u2070\u00b9 OK"), "Invalid status line", None),
+        (response("HTTP/1.1 \uff11\uff10\uff11 OK"), "Invalid status line", None),
+        (response("HTTP/1.1 0101 OK"), "Invalid status line", None),
+        (response("HTTP/banana 101 OK"), "Invalid status line", None),
     ],
 )  # fmt: skip
 def test_anything_but_a_valid_101_is_rejected_in_words(
@@ -143,6 +173,33 @@ def test_a_close_frame_carries_its_code_and_a_reason_cut_at_a_character() -> Non
     first, payload, _, _ = unmask(wire.close_frame(1002, "é".encode() * 100))
     assert first == 0x88 and struct.unpack("!H", payload[:2])[0] == 1002
     assert len(payload) <= 125 and payload[2:].decode() == "é" * 61
+
+
+def test_threads_never_draw_the_same_random_bytes() -> None:
+    """discovery opens its connections from threads: a key or mask must not be shared."""
+    import sys
+    import threading
+
+    drawn: list[bytes] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda: drawn.extend(wire.random_bytes(4) for _ in range(20_000))
+            )
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(drawn) == 80_000
+    # 4 random bytes: a few honest repeats in 80,000 (the birthday bound is ~0.7); a shared
+    # pool gives hundreds
+    assert len(drawn) - len(set(drawn)) < 10
 
 
 def test_a_forked_child_does_not_reuse_its_parents_random_bytes() -> None:

@@ -122,6 +122,7 @@ class Coordinator:
         self.final_sent = False
         self.finished = Event()
         self.finishing = False
+        self.exiting = False  # finishing from atexit: Locust ended without `quitting`
         self.cut_short = False  # a second signal while waiting for the workers
         self.told: set[str] = set()  # workers that know the run directory
         self.tests = 0  # tests this process ran (the web UI can start one after another)
@@ -271,6 +272,8 @@ class Coordinator:
         its --expect-workers exits from a greenlet): finish the run as quitting would, so the
         run record is written, or it is said that nothing was recorded."""
         if not self.finishing:
+            self.exiting = True  # Locust's loop is gone: no stop to ask for, no finals to wait
+            self.cut_short = True
             self._guarded(self.on_quitting)(self.environment)
 
     def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
@@ -625,7 +628,7 @@ class Coordinator:
         if runner.state in MEASURING:  # not the planned end: a signal, the web UI
             record.stopping("stopped by a signal or the web UI before its planned end")
         if isinstance(runner, MasterRunner):
-            if runner.state in MEASURING:
+            if runner.state in MEASURING and not self.exiting:
                 runner.stop()  # workers are told to stop; their finals are collected below
             self._wait_for_finals()  # at once if test_stop already collected them
         else:
@@ -642,7 +645,10 @@ class Coordinator:
         print(summary_text(body), flush=True)
         # Locust prints its own tables after `quitting`: the checks and where the results
         # are come last, after them.
-        atexit.register(print, self._end_block(), flush=True)
+        if self.exiting:  # atexit runs no handler registered while it runs
+            print(self._end_block(), flush=True)
+        else:
+            atexit.register(print, self._end_block(), flush=True)
 
     def _end_block(self) -> str:
         """The benchmark checks, error budgets, lifecycles and verdict: of the report (built
@@ -762,12 +768,13 @@ def _fire_request(environment: Environment) -> Callable[[PhaseSample], None]:
     object) was a third of this path's cost, several per cent of a lifecycle's CPU. Any
     other listener (a plugin's, a locustfile's) gets every sample through the event."""
     event = environment.events.request
-    locusts_own = list(event._handlers)  # the runner's on_request, registered before us
+    locusts_own = next((h for h in event._handlers if _is_locusts_own(h)), None)
     stats = environment.stats
 
     def fire_sample(sample: PhaseSample) -> None:
         name, ms = sample.phase, sample.duration_us / 1000
-        if event._handlers == locusts_own:
+        handlers = event._handlers
+        if len(handlers) == 1 and handlers[0] is locusts_own:
             stats.log_request("WS", name, ms, 0)  # type: ignore[arg-type]  # as the event passes it
             if not sample.ok:
                 stats.log_error("WS", name, PhaseFailed(sample.error))
@@ -782,6 +789,14 @@ def _fire_request(environment: Environment) -> Callable[[PhaseSample], None]:
         )
 
     return fire_sample
+
+
+def _is_locusts_own(handler: Any) -> bool:
+    """The request listener Locust's runner adds to keep its statistics (a locustfile's or a
+    plugin's, registered before the harness wires itself, is not)."""
+    return getattr(handler, "__module__", None) == "locust.runners" and getattr(
+        handler, "__qualname__", ""
+    ).endswith("Runner.__init__.<locals>.on_request")
 
 
 def _interrupt_main(main: Any) -> None:

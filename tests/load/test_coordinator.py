@@ -23,10 +23,14 @@ class Nobody(User):
     abstract = True
 
 
-def stats_after(listener: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def stats_after(
+    listener: bool, before_runner: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     environment = Environment(user_classes=[Nobody])
-    environment.create_local_runner()
     heard: list[dict[str, Any]] = []
+    if before_runner:  # a locustfile's module-level listener: added before Locust's own
+        environment.events.request.add_listener(lambda **kwargs: heard.append(kwargs))
+    environment.create_local_runner()
     dispatched = []
     event = environment.events.request
     event.fire = lambda **kwargs: (dispatched.append(1), type(event).fire(event, **kwargs))  # type: ignore[method-assign]
@@ -35,7 +39,7 @@ def stats_after(listener: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         environment.events.request.add_listener(lambda **kwargs: heard.append(kwargs))
     for sample in SAMPLES:
         fire(sample)
-    assert len(dispatched) == (len(SAMPLES) if listener else 0)  # straight when alone
+    assert len(dispatched) == (len(SAMPLES) if listener or before_runner else 0)
     stats = environment.stats
     figures = {
         name: (e.num_requests, e.num_failures, e.total_response_time, e.max_response_time)
@@ -60,3 +64,9 @@ def test_another_listener_hears_every_sample() -> None:
         ("connect", 1.5, True), ("ready", 101.25, True), ("connect", 0.9, True),
         ("ready", 30.0, False),
     ]  # fmt: skip
+
+
+def test_a_listener_added_before_locusts_own_hears_every_sample_too() -> None:
+    straight, _ = stats_after(listener=False)
+    through, heard = stats_after(listener=False, before_runner=True)
+    assert straight == through and len(heard) == len(SAMPLES)

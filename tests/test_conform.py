@@ -7,6 +7,7 @@ a silent platform costs a second, not the documented 5-30 s."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -265,6 +266,32 @@ def test_an_early_auth_timeout_close_fails_the_rule(
     assert status == "fail" and "before the 2 s auth timeout" in rest, result.stdout
 
 
+SERVE = """
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def scripted_platform(handler: str) -> Iterator[str]:
+    """A websockets server running `handler` (a script defining `async def handler(ws)`),
+    in its own process; yields its URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", handler + SERVE, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait()
+
+
 PINGING = """
 import asyncio, json, sys
 from websockets.asyncio.server import serve
@@ -284,29 +311,14 @@ async def handler(ws):  # answers auth with ready, then nothing but WebSocket pi
         pass
     finally:
         task.cancel()
-
-async def main():
-    async with serve(handler, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
-        print("ready", flush=True)
-        await asyncio.Future()
-
-asyncio.run(main())
 """
 
 
 def test_a_platform_that_only_pings_gets_no_answer_by_the_deadline(tmp_path: Path) -> None:
     """websocket-client answers a ping and reads on, restarting its socket timeout: such a
     platform once kept conform waiting for ever. Every wait now ends by its deadline."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", PINGING, str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        result = conform(f"ws://127.0.0.1:{port}", "--only", "ping,unknown_type")
-    finally:
-        server.kill()
-        server.wait()
+    with scripted_platform(PINGING) as url:
+        result = conform(url, "--only", "ping,unknown_type")
     assert statuses(result.stdout) == {"unknown_type": "fail", "ping": "fail"}, result.stdout
     assert rows(result.stdout)["ping"][1].endswith("no answer in 1 s"), result.stdout
 
@@ -328,27 +340,12 @@ async def handler(ws):  # ready after auth; a refused frame gets its error twice
             for _ in range(2):
                 error = {"code": "bad_message", "message": "not JSON"}
                 await ws.send(json.dumps({"type": "error", "data": error}))
-
-async def main():
-    async with serve(handler, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
-        print("ready", flush=True)
-        await asyncio.Future()
-
-asyncio.run(main())
 """
 
 
 def test_a_repeated_error_is_not_an_answer_to_the_chat_after_it(tmp_path: Path) -> None:
     """A platform that answers a refused frame twice and then ignores chats must fail
     bad_message: its second error, naming no chat, once passed as the chat's answer."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", DOUBLE_ERROR, str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        result = conform(f"ws://127.0.0.1:{port}", "--only", "bad_message")
-    finally:
-        server.kill()
-        server.wait()
+    with scripted_platform(DOUBLE_ERROR) as url:
+        result = conform(url, "--only", "bad_message")
     assert statuses(result.stdout) == {"bad_message": "fail"}, result.stdout

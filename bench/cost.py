@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from bench import positive
 from harness.embedded import embedded_platform
 from harness.launch import locust_command
 from harness.record.runfile import read_run_json
@@ -119,12 +120,15 @@ def lean_run(base: str, mode: str, amount: float, duration: float) -> tuple[floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__)
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=15)
-    parser.add_argument("--loads", default=",".join(LOADS))
+    parser.add_argument("--runs", type=positive(int), default=1)
+    parser.add_argument("--duration", type=positive(float), default=15)
+    parser.add_argument("--loads", default=",".join(LOADS), help=", ".join(LOADS))
     args = parser.parse_args()
     d = args.duration
     loads = [name.strip() for name in args.loads.split(",")]
+    unknown = [name for name in loads if name not in LOADS]
+    if unknown:
+        parser.error(f"--loads: no load {', '.join(unknown)} (there are {', '.join(LOADS)})")
     print(
         f"cost: CPU per lifecycle, harness / lean asyncio client, {args.runs} side-by-side "
         f"run(s) of {d:g} s a load, one reference platform (fast)"
@@ -132,7 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, embedded_platform("--profile", "fast") as platform:
         for name in loads:
             users, pause = LOADS[name]
-            ratios, rows = [], []
+            ratios, rows, valid = [], [], 0
             for _ in range(args.runs):
                 cpu, done, health = harness_run(Path(tmp), platform.base, users, pause, d)
                 if pause:  # open model at the harness's rate
@@ -141,13 +145,18 @@ def main() -> None:
                     lean_cpu, lean_done = lean_run(platform.base, "closed", users, d)
                 h, le = cpu / (done / d), lean_cpu / (lean_done / d)  # CPU s per lifecycle
                 ratios.append(h / le)
+                valid += bool(health["valid"])
+                saturated = "" if health["valid"] else ", harness saturated: run INVALID"
                 rows.append(
                     f"harness {1e3 * h:.2f} ms ({done / d:.0f}/s, lag p99 "
-                    f"{health['loop_lag_p99_ms']} ms), lean {1e3 * le:.2f} ms "
+                    f"{health['loop_lag_p99_ms']} ms{saturated}), lean {1e3 * le:.2f} ms "
                     f"({lean_done / d:.0f}/s): {h / le:.2f}"
                 )
             what = f"{users} users, pause {pause:g} s" if pause else f"{users} closed-loop users"
-            print(f"  {name} ({what}): ratio {statistics.median(ratios):.2f} (target <= 1.0)")
+            print(
+                f"  {name} ({what}): ratio {statistics.median(ratios):.2f} (target <= 1.0; "
+                f"{valid} of {args.runs} harness runs valid)"
+            )
             for row in rows:
                 print(f"    {row}")
 

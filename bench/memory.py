@@ -16,6 +16,7 @@ import argparse
 import subprocess
 import sys
 
+from bench import positive
 from harness.embedded import embedded_platform
 
 PROBE = """
@@ -57,8 +58,8 @@ print(f"memory: {ready} of {n} held sessions ready; RSS {before / 2**20:.0f} -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
-    parser.add_argument("--sessions", type=int, default=3000)
-    parser.add_argument("--rate", type=float, default=1300, help="sessions opened a second")
+    parser.add_argument("--sessions", type=positive(int), default=3000)
+    parser.add_argument("--rate", type=positive(float), default=1300, help="opened a second")
     args = parser.parse_args()
     with embedded_platform("--profile", "fast") as platform:
         probe = [sys.executable, "-c", PROBE, platform.base, str(args.sessions), str(args.rate)]

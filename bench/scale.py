@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bench import positive
 from harness.embedded import embedded_platform
 from harness.errors import HarnessError
 from harness.launch import locust_command
@@ -26,12 +27,14 @@ from harness.record.runfile import read_run_json
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
-    parser.add_argument("--sessions", type=int, default=20_000)
-    parser.add_argument("--spawn-rate", type=float, default=500)
-    parser.add_argument("--hold", type=float, default=30, help="seconds after the ramp")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--heartbeat", type=float, default=10, help="seconds between pings")
-    parser.add_argument("--platform-workers", type=int, default=2)
+    parser.add_argument("--sessions", type=positive(int), default=20_000)
+    parser.add_argument("--spawn-rate", type=positive(float), default=500)
+    parser.add_argument("--hold", type=positive(float), default=30, help="seconds after the ramp")
+    parser.add_argument("--processes", type=positive(int), default=2)
+    parser.add_argument(
+        "--heartbeat", type=positive(float), default=10, help="seconds between pings"
+    )
+    parser.add_argument("--platform-workers", type=positive(int), default=2)
     parser.add_argument("--source-addresses", default="", help="e.g. 127.0.0.2-127.0.0.4")
     args = parser.parse_args()
     duration = args.sessions / args.spawn_rate + args.hold

@@ -19,7 +19,7 @@ import math
 import random
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -87,18 +87,12 @@ class RunContext:
     _mixes: dict[str, TenantMix] = field(default_factory=dict, repr=False)
     _sources: tuple[str, Iterator[str]] | None = field(default=None, repr=False)
     _filler: tuple[str, list[int]] = field(default=("", []), repr=False)  # text, word starts
-    _tls: tuple[Settings | None, TlsOptions] = field(default=(None, TlsOptions()), repr=False)
-    _session_settings: dict[bool, tuple[Settings, SessionSettings]] = field(
-        default_factory=dict, repr=False
-    )
+    _made: dict[object, tuple[Settings, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def tls(self) -> TlsOptions:
         """The run's TLS options (one, shared by its connections)."""
-        settings, tls = self._tls
-        if settings is not self.settings:
-            tls = TlsOptions(self.settings.tls_verify, self.settings.ca_bundle)
-            self._tls = (self.settings, tls)
+        tls: TlsOptions = self._of_settings("tls", lambda s: TlsOptions(s.tls_verify, s.ca_bundle))
         return tls
 
     @property
@@ -114,12 +108,17 @@ class RunContext:
 
     def session_settings(self, held: bool) -> SessionSettings:
         """What every session of the run is given (one, shared, for the current settings)."""
-        made = self._session_settings.get(held)
+        made: SessionSettings = self._of_settings(
+            ("session", held), lambda s: s.session_settings(reconnect=held)
+        )
+        return made
+
+    def _of_settings(self, key: object, make: Callable[[Settings], Any]) -> Any:
+        """What `make` derives from the current settings, made once per settings object (they
+        are settled again at test_start) and shared by every session of the process."""
+        made = self._made.get(key)
         if made is None or made[0] is not self.settings:
-            made = self._session_settings[held] = (
-                self.settings,
-                self.settings.session_settings(reconnect=held),
-            )
+            made = self._made[key] = (self.settings, make(self.settings))
         return made[1]
 
     def source(self) -> str | None:

@@ -171,3 +171,12 @@ def test_filler_is_exactly_long_starts_at_a_word_and_varies(length: int) -> None
     assert all(set(t) <= words and not t.startswith(" ") for t in texts)
     assert len(set(texts)) > {1: 1, 2: 5}.get(length, 50)
     assert len(ctx.filler(10**6)) == ctx.settings.max_message_length  # cut to the limit
+
+
+def test_sessions_share_what_the_settings_give_until_the_settings_change() -> None:
+    ctx = context("ws://127.0.0.1:1")
+    first = ctx.session_settings(False)
+    assert ctx.session_settings(False) is first and ctx.tls is ctx.tls
+    assert ctx.session_settings(True).reconnect and not first.reconnect
+    ctx.settings = replace(ctx.settings, tenant_id="other", tls_verify=False)  # test_start
+    assert ctx.session_settings(False).tenant_id == "other" and not ctx.tls.verify

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import transport
 from harness.embedded import EmbeddedPlatform
 from harness.embedded import start_platform as start_embedded
 
@@ -50,6 +51,15 @@ def start_platform(*args: str) -> RunningPlatform:
 
 def stop_platform(platform: RunningPlatform) -> int:
     return platform.stop()
+
+
+@pytest.fixture(params=["blocking", "green"])
+def socket_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each of the transport's two kinds of socket in turn: blocking with a timeout (a plain
+    process, and TLS) and GreenSocket (plain TCP in a gevent process: a Locust run). The
+    test's own greenlet waits on gevent's hub, which works without monkey-patching."""
+    monkeypatch.setattr(transport, "_green", lambda: request.param == "green")
+    return str(request.param)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import gc
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -15,13 +16,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 
+import gevent
 import pytest
 import websocket
 
 from harness.config import load_settings
 from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession, PhaseSample, SessionSettings, State
-from harness.transport import BufferedSocket, Connection, FrameError, classify
+from harness.transport import BufferedSocket, Connection, FrameError, GreenSocket, classify
 from tests.conftest import ROOT, RunningPlatform, free_port, upgrading_server
 
 GEVENT_SCRIPT = """
@@ -67,6 +69,7 @@ def test_fifty_concurrent_lifecycles_under_gevent(fast_platform: RunningPlatform
     assert min(by_phase["auth_delay"]) >= 100_000
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 def test_reconnect_after_the_platform_drops_the_session(fast_platform: RunningPlatform) -> None:
 
     settings = load_settings(
@@ -178,6 +181,7 @@ def test_read_frame_reports_the_end_of_the_connection(
         buffered.read_frame()
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 def test_a_closed_connection_is_freed_without_the_cyclic_collector(
     fast_platform: RunningPlatform,
 ) -> None:
@@ -226,6 +230,7 @@ def test_classify_names_only_real_refusals_connection_refused(
     assert classify(exc) == error
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 def test_nothing_listening_is_connection_refused() -> None:
     session = ClientSession(SessionSettings(), MonotonicClock())
     conn = Connection(session)
@@ -233,6 +238,7 @@ def test_nothing_listening_is_connection_refused() -> None:
     assert session.failure == "connection_refused"
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 def test_the_handshake_reads_end_at_the_deadline_however_slowly_bytes_come(
     tcp_pair: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -263,6 +269,7 @@ def test_the_handshake_reads_end_at_the_deadline_however_slowly_bytes_come(
     assert buffered.read_frame() == (True, 1, b"hi")
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 @pytest.mark.parametrize(
     ("answer", "then_close", "error", "detail"),
     [
@@ -346,6 +353,7 @@ def fragment(opcode: int, payload: bytes, fin: bool) -> bytes:
 STATUS = b'{"type":"status","data":{}}'
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 @pytest.mark.parametrize(
     ("script", "code", "received"),
     [
@@ -383,6 +391,7 @@ def test_a_framing_violation_fails_the_connection_with_its_close_code(
     assert [(s.phase, s.error) for s in samples if not s.ok] == [("ready", "protocol_error")]
 
 
+@pytest.mark.usefixtures("socket_kind")  # each kind of socket the transport has
 def test_streamed_reply_phases_match_a_platforms_known_gaps(
     platform_factory: Callable[..., RunningPlatform],
 ) -> None:
@@ -413,3 +422,96 @@ def test_streamed_reply_phases_match_a_platforms_known_gaps(
     assert abs(p50_ms("chat_gap") - 50) < 1, p50_ms("chat_gap")
     replies = [s for s in samples if s.phase == "chat_complete"]
     assert {s.chunks for s in replies} == {5} and all(s.chars_per_s for s in replies)
+
+
+# -- GreenSocket: plain TCP in a gevent process, waiting on the hub ----------------------------
+
+
+def green_pair() -> tuple[GreenSocket, socket.socket, socket.socket]:
+    """(a GreenSocket connected to a listener, the listener's end, the listener)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    deadline = MonotonicClock().now() + 2
+    green = GreenSocket.connect(
+        socket.AF_INET, listener.getsockname(), None, deadline, MonotonicClock(), 1 << 20
+    )
+    peer, _ = listener.accept()
+    return green, peer, listener
+
+
+def test_a_green_wait_lets_other_greenlets_run_and_ends_at_its_timeout() -> None:
+    green, peer, listener = green_pair()
+    ticks: list[float] = []
+
+    def ticker() -> None:
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            gevent.sleep(0.02)
+
+    other = gevent.spawn(ticker)
+    green.settimeout(0.3)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        green.read_frame()  # nothing comes
+    waited = time.monotonic() - started
+    other.join()
+    assert 0.25 <= waited < 1.0
+    assert len(ticks) == 5 and ticks[-1] - started < waited  # it ran while we waited
+    peer.sendall(b"\x81\x02hi")
+    assert green.read_frame() == (True, 1, b"hi")
+    for s in (green, peer, listener):
+        s.close()
+
+
+def test_a_greenlet_killed_while_it_waits_leaves_no_watcher_running() -> None:
+    green, peer, listener = green_pair()
+    green.settimeout(None)
+    reader = gevent.spawn(green.read_frame)
+    gevent.sleep(0.05)
+    assert green._io.active  # waiting for the platform
+    reader.kill()
+    assert not green._io.active
+    green.close()  # and the socket closes cleanly under it
+    assert green._sock.fileno() == -1
+    peer.close()
+    listener.close()
+
+
+def test_a_green_send_the_platform_never_reads_times_out() -> None:
+    green, peer, listener = green_pair()
+    green.settimeout(0.3)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        green.sendall(b"x" * (64 << 20))  # far more than both kernels' buffers hold
+    assert 0.25 <= time.monotonic() - started < 2.0
+    for s in (green, peer, listener):
+        s.close()
+
+
+def test_a_green_connect_to_nothing_is_refused_and_leaves_no_socket_open() -> None:
+    port = free_port()
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(ConnectionRefusedError):
+        GreenSocket.connect(
+            socket.AF_INET, ("127.0.0.1", port), None, time.monotonic() + 2, MonotonicClock(), 1
+        )
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_green_connect_ends_at_its_deadline_when_no_answer_comes() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    queued = [socket.socket() for _ in range(4)]
+    for s in queued:  # they fill the listener's queue (SYNs past it are dropped)
+        s.setblocking(False)
+        s.connect_ex(listener.getsockname())
+    time.sleep(0.05)
+    clock = MonotonicClock()
+    started = clock.now()
+    with pytest.raises(TimeoutError):
+        GreenSocket.connect(
+            socket.AF_INET, listener.getsockname(), None, started + 0.3, clock, 1
+        )  # its SYN is dropped while the listener's queue is full
+    assert 0.25 <= clock.now() - started < 1.5
+    for s in (*queued, listener):
+        s.close()

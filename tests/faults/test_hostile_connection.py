@@ -17,6 +17,9 @@ from harness.transport import Connection
 from tests.conftest import ROOT, harness_env
 from tests.faults.hostile import ENDPOINT, HostileServer
 
+# Every connection here, with each kind of socket the transport has.
+pytestmark = pytest.mark.usefixtures("socket_kind")
+
 QUERY = "?tenant_id=miptech-company&session_id=s-1"
 
 

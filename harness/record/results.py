@@ -13,7 +13,7 @@ import copy
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -134,7 +134,7 @@ class ProcessResults:
         if tenant is not None and not self._admit("tenant", tenant):
             tenant = None
         if (step, tenant) != (sample.step, sample.tenant):
-            sample = replace(sample, step=step, tenant=tenant)
+            sample = sample._replace(step=step, tenant=tenant)
         names = self._names
         for label, value in (("step", step), ("tenant", tenant)):
             if value is not None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.protocol import messages as m
+from harness.protocol import session as session_module
 from harness.protocol.clock import ManualClock
 from harness.protocol.session import (
     CircuitOpen,
@@ -15,6 +19,7 @@ from harness.protocol.session import (
     PhaseSample,
     SessionSettings,
     State,
+    new_id,
 )
 
 
@@ -664,3 +669,27 @@ def test_a_streamed_reply_times_its_first_chunk_every_gap_and_its_rate() -> None
         d.at(0.1),
     )
     assert (d.samples[-1].chunks, d.samples[-1].chars_per_s) == (1, None)  # no stream
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_new_id_is_the_uuid4_that_uuid_makes_of_the_same_bits(bits: int) -> None:
+    class Fixed:
+        def getrandbits(self, k: int) -> int:
+            assert k == 128
+            return bits
+
+    real = session_module._RNG
+    session_module._RNG = Fixed()  # type: ignore[assignment]
+    try:
+        made = new_id()
+    finally:
+        session_module._RNG = real
+    assert made == str(uuid.UUID(int=bits, version=4))
+    assert uuid.UUID(made).version == 4
+
+
+def test_a_phase_sample_cannot_be_changed_once_made() -> None:
+    sample = PhaseSample("s", "connect", 1.0, 5, True)
+    with pytest.raises(AttributeError):
+        sample.duration_us = 1  # type: ignore[misc]
+    assert (sample.error, sample.attempt, sample.chunks, sample.tenant) == (None, 0, None, None)

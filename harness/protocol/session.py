@@ -616,8 +616,10 @@ class ClientSession:
             return
         if not self._ready_pending():
             return  # closing or closed: too late
-        if self._auth_sent_at is None:
-            self.counters.ready_before_auth += 1  # not an answer to our auth: still wait
+        if self._auth_sent_at is None or now < self._auth_sent_at:
+            # Not an answer to our auth (read after it went, under lag, but it had arrived
+            # before): still wait.
+            self.counters.ready_before_auth += 1
             return
         self.is_ready = True
         self.state = State.READY
@@ -628,9 +630,9 @@ class ClientSession:
             self._sample(Phase.RECONNECT, self._lost_at, now)
             self._lost_at = None
         self.breaker.record_success()
-        while self._queue:
+        while self._queue:  # sent now: the ready frame may have waited to be read
             message_id, content, chat = self._queue.pop(0)
-            self._send_chat(message_id, content, now, chat)
+            self._send_chat(message_id, content, self.clock.now(), chat)
 
     def _on_chunk(self, event: m.AssistantChunk, now: float) -> None:
         """Only a chunk naming a chat in flight counts for it: one with an unknown or no
@@ -639,7 +641,7 @@ class ClientSession:
             self._platform_sends_done = True
         message_id = event.in_reply_to
         chat = self._chats.get(message_id) if message_id is not None else None
-        if chat is None or message_id is None:
+        if chat is None or message_id is None or now < chat.sent_at:  # (arrived before it)
             self.counters.stray_chunks += 1
             return
         arrivals = chat.arrivals
@@ -684,9 +686,10 @@ class ClientSession:
         self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, error, step=chat.step)
 
     def _on_pong(self, event: m.Pong, now: float) -> None:
-        if not self._pings:
+        sent = [p for p in self._pings if p[1] <= now]  # one that arrived first answers none
+        if not sent:
             return
-        match = next((p for p in self._pings if p[0] == event.timestamp), self._pings[0])
+        match = next((p for p in sent if p[0] == event.timestamp), sent[0])
         self._pings.remove(match)
         self._sample(Phase.HEARTBEAT, match[1], now)
         c = self.counters
@@ -701,8 +704,9 @@ class ClientSession:
         message_id = event.in_reply_to
         if message_id is None and event.code in _CHAT_ERRORS and len(self._chats) == 1:
             message_id = next(iter(self._chats))
-        chat = self._chats.pop(message_id, None) if message_id is not None else None
-        if chat is not None:
+        chat = self._chats.get(message_id) if message_id is not None else None
+        if chat is not None and message_id is not None and now >= chat.sent_at:
+            del self._chats[message_id]  # (one that arrived before the chat answers none)
             self._chat_failed(chat, ErrorClass.REJECTED, now)
 
     def _reset_connection(self, now: float) -> None:
@@ -723,10 +727,11 @@ class ClientSession:
             self.breaker.record_failure(now)
         elif was_connecting:
             self.breaker.record_failure(now)
+        # What was sent after the failure arrived (it was read late) failed when it was sent.
         for chat in self._chats.values():
-            self._chat_failed(chat, error, now)
+            self._chat_failed(chat, error, max(now, chat.sent_at))
         for _, sent_at in self._pings:
-            self._sample(Phase.HEARTBEAT, sent_at, now, error)
+            self._sample(Phase.HEARTBEAT, sent_at, max(now, sent_at), error)
         self.counters.errors += 1
         self._reset_connection(now)
         self.failure = error

@@ -693,3 +693,76 @@ def test_a_phase_sample_cannot_be_changed_once_made() -> None:
     with pytest.raises(AttributeError):
         sample.duration_us = 1  # type: ignore[misc]
     assert (sample.error, sample.attempt, sample.chunks, sample.tenant) == (None, 0, None, None)
+
+
+# -- a frame read late: it arrived (its kernel stamp) before something we sent after it ------
+
+
+def test_a_ready_that_arrived_before_the_auth_went_out_is_not_its_answer() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.05))
+    s.poll(d.at(0.1))  # the auth goes out, late: the ready below had already come
+    assert [k for k, _ in d.sent()] == ["auth"]
+    s.receive(ready_frame(), d.clock.now() - 0.01)
+    assert s.state is State.CONNECTED and s.counters.ready_before_auth == 1
+    s.receive(ready_frame(), d.at(0.2))
+    assert s.state is State.READY
+    assert ("platform_init", 200_000, None) in d.phases()
+    assert min(x.duration_us for x in d.samples) >= 0
+
+
+def test_a_close_that_arrived_before_a_chat_and_a_ping_went_out_fails_them_when_sent() -> None:
+    d = Driver(reconnect=False)
+    d.to_ready()
+    s = d.session
+    s.send_chat("hello")
+    s.send_ping()
+    s.closed(1011, "", d.clock.now() - 0.05)  # read after we sent them
+    failed = d.phases(ok=False)
+    assert [(p, us) for p, us, _ in failed if p in ("chat_complete", "heartbeat")] == [
+        ("chat_complete", 0),
+        ("heartbeat", 0),
+    ]
+    assert min(x.duration_us for x in d.samples) >= 0
+
+
+def test_a_pong_that_arrived_before_the_ping_went_out_answers_nothing() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    s.send_ping()
+    [(_, data)] = d.sent()
+    s.receive(m.encode("pong", {"timestamp": data["timestamp"]}), d.clock.now() - 0.01)
+    assert s.pings_in_flight == 1 and "heartbeat" not in [p for p, _, _ in d.phases()]
+    s.receive(m.encode("pong", {"timestamp": data["timestamp"]}), d.at(0.03))
+    assert d.phases()[-1] == ("heartbeat", 30_000, None)
+
+
+def test_a_chunk_or_an_error_that_arrived_before_the_chat_went_out_does_not_answer_it() -> None:
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    message_id = s.send_chat("hello")
+    early = d.clock.now() - 0.01
+    s.receive(chunk(message_id, True), early)
+    error = {"code": "rate_limited", "message": "x"}
+    s.receive(m.encode("error", error), early)  # names no chat; one is in flight
+    assert s.chats_in_flight == 1 and s.counters.stray_chunks == 1
+    s.receive(chunk(message_id, True), d.at(0.25))
+    assert d.phases()[-1][:2] == ("chat_complete", 250_000)
+
+
+def test_a_chat_queued_before_ready_is_timed_from_when_it_is_sent_not_from_the_ready() -> None:
+    d = Driver()
+    s = d.session
+    s.connect()
+    s.opened(d.at(0.05))
+    s.poll(d.at(0.1))
+    message_id = s.send_chat("hello")  # queued: not ready yet
+    d.at(0.5)
+    s.receive(ready_frame(), d.clock.now() - 0.03)  # read 30 ms after it came
+    assert s.state is State.READY
+    s.receive(chunk(message_id, True), d.at(0.1))
+    assert ("chat_first", 100_000, None) in d.phases()

@@ -25,6 +25,37 @@ if TYPE_CHECKING:
 
 CHUNK_ROWS = 1_000_000
 
+_LINE = ",".join(["%s"] * len(SAMPLE_FIELDS)) + "\r\n"  # a row as csv.writer ends it
+
+
+def _row(s: PhaseSample, worker: str) -> tuple[object, ...]:
+    """A sample's fields in SAMPLE_FIELDS order, as csv.writer takes them."""
+    return (
+        s.session_id,
+        s.phase,
+        f"{s.start:.6f}",
+        s.duration_us,
+        int(s.ok),
+        s.error or "",
+        s.attempt,
+        worker,
+        "" if s.chunks is None else s.chunks,
+        "" if s.chars_per_s is None else s.chars_per_s,
+        s.step or "",
+        s.tenant or "",
+    )
+
+
+def _plain(text: str, rows: int) -> bool:
+    """Whether `rows` lines formatted with _LINE need no CSV quoting: exactly their own
+    commas and line ends, and no quote (else csv.writer would quote a field)."""
+    return (
+        text.count(",") == rows * (len(SAMPLE_FIELDS) - 1)
+        and text.count("\n") == rows
+        and text.count("\r") == rows
+        and '"' not in text
+    )
+
 
 class SampleWriter:
     """Raw samples of one process, appended as CSV. A write error (a full disk) stops the
@@ -51,24 +82,13 @@ class SampleWriter:
         kept by the kernel; a lost machine is another matter)."""
         if self._file is None:
             return
+        rows = [_row(s, worker) for s in samples]
         try:
-            self._csv.writerows(
-                (
-                    s.session_id,
-                    s.phase,
-                    f"{s.start:.6f}",
-                    s.duration_us,
-                    int(s.ok),
-                    s.error or "",
-                    s.attempt,
-                    worker,
-                    "" if s.chunks is None else s.chunks,
-                    "" if s.chars_per_s is None else s.chars_per_s,
-                    s.step or "",
-                    s.tenant or "",
-                )
-                for s in samples
-            )
+            text = "".join([_LINE % row for row in rows])
+            if _plain(text, len(rows)):
+                self._file.write(text)  # as csv.writer writes them, a quarter of the cost
+            else:  # a field to quote (a comma, a quote, a line break in a step's name)
+                self._csv.writerows(rows)
             self._file.flush()
         except OSError as exc:
             self._failed(exc)

@@ -1,15 +1,19 @@
 """Samples files: rows reach the OS at every flush, are counted, and read back whole."""
 
+import csv
+import io
 import json
 import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.protocol.session import PhaseSample
 from harness.record.runfile import SampleFile, sample_problems
-from harness.record.samples import SampleWriter, read_chunks
-from harness.record.schema import SAMPLES_CSV
+from harness.record.samples import SampleWriter, _row, read_chunks
+from harness.record.schema import SAMPLE_FIELDS, SAMPLES_CSV
 
 
 def samples(n: int) -> list[PhaseSample]:
@@ -111,3 +115,44 @@ def test_a_version_1_file_without_reply_columns_still_reads(tmp_path: Path) -> N
     data = load_run(run)
     assert data.phases["chat_complete"].count == 3
     assert len(data.reply_chunks) == 0 and data.chatted == 3
+
+
+# any text, and often what CSV must quote: commas, quotes, line breaks
+TEXT = st.text(max_size=12) | st.text(st.sampled_from(',"\r\n a\u2028é'), max_size=6)
+
+
+@given(
+    st.lists(
+        st.builds(
+            PhaseSample,
+            TEXT,
+            st.sampled_from(["connect", "chat_gap"]),
+            st.floats(min_value=0, max_value=4e9, allow_nan=False),
+            st.integers(-(10**9), 10**12),
+            st.booleans(),
+            st.none() | TEXT,
+            st.integers(0, 99),
+            st.none() | st.integers(0, 10**6),
+            st.none() | st.floats(min_value=0, max_value=1e9, allow_nan=False),
+            st.none() | TEXT,
+            st.none() | TEXT,
+        ),
+        max_size=8,
+    ),
+    TEXT,
+)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_file_is_byte_for_byte_what_csv_writer_writes(
+    tmp_path: Path, rows: list[PhaseSample], worker: str
+) -> None:
+    """Rows are formatted without csv.writer unless a field needs quoting: either way the
+    file is what csv.writer alone would have written."""
+    writer = SampleWriter(tmp_path, "w")
+    writer.write(rows, worker)
+    writer.close()
+    expected = io.StringIO(newline="")
+    plain = csv.writer(expected)
+    plain.writerow(SAMPLE_FIELDS)
+    plain.writerows(_row(s, worker) for s in rows)
+    assert writer.path.read_bytes() == expected.getvalue().encode()
+    assert writer.rows == len(rows)

@@ -22,6 +22,7 @@ from harness.embedded import embedded_platform
 PROBE = """
 from gevent import monkey; monkey.patch_all()
 import gc, sys, gevent, psutil
+import harness.load.plugin  # what a Locust process of the harness sets up (gevent's config)
 from harness.config import Settings
 from harness.load.health import HealthMonitor
 from harness.load.lifecycle import RunContext, run_lifecycle

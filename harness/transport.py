@@ -129,6 +129,18 @@ class BufferedSocket:
     TimeoutError, however slowly the bytes come. read_frame, the hot path, does not look
     at it."""
 
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_clock",
+        "_sock",
+        "arrived",
+        "deadline",
+        "eof",
+        "kernel_timestamps",
+        "max_frame_bytes",
+    )  # held by the ten thousand (see ClientSession)
+
     def __init__(
         self, sock: socket.socket, clock: Clock, max_frame_bytes: int = sys.maxsize
     ) -> None:
@@ -257,6 +269,8 @@ class GreenSocket(BufferedSocket):
     layers for every read; side by side, a round trip cost 16 us of CPU that way and 11 us
     this way. One greenlet uses a connection at a time (the user's: see Connection)."""
 
+    __slots__ = ("_hub", "_io", "_timeout")
+
     def __init__(self, sock: socket.socket, clock: Clock, max_frame_bytes: int) -> None:
         super().__init__(sock, clock, max_frame_bytes)
         self._timeout: float | None = None
@@ -301,17 +315,19 @@ class GreenSocket(BufferedSocket):
             try:
                 return super()._fill()
             except BlockingIOError:
-                self._wait(_READ, self._timeout)
+                pass  # (waiting inside the handler kept the exception and its frames alive)
+            self._wait(_READ, self._timeout)
 
     def sendall(self, data: bytes) -> None:
         while True:
             try:
                 sent = self._sock.send(data)
             except BlockingIOError:
-                self._wait(_WRITE, self._timeout)
-                continue
+                sent = 0  # the kernel's buffer is full
             if sent == len(data):
                 return
+            if sent == 0:
+                self._wait(_WRITE, self._timeout)
             data = data[sent:]
 
     def settimeout(self, timeout: float | None) -> None:
@@ -374,6 +390,19 @@ class Connection:
     time, so nothing is lost by reading late; and one thread per connection means no locks,
     no condition variable and no hand-over between a reader and the user (each cost CPU on
     every frame)."""
+
+    __slots__ = (
+        "_closing",
+        "_fragment_bytes",
+        "_fragments",
+        "_socket",
+        "clock",
+        "detail",
+        "hook",
+        "session",
+        "source",
+        "tls",
+    )
 
     def __init__(
         self,

@@ -156,10 +156,18 @@ def _own_master_port(parser: Any) -> None:
     new_run_token()
     if any(a.startswith(("--master-port", "--master-bind-port")) for a in argv):
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_master_port()
     parser.set_defaults(master_port=port, master_bind_port=port)
+
+
+def free_master_port() -> int:
+    """A port free on every address, as the master binds it (Locust's `*`). One free on
+    127.0.0.1 only could still be held on another address: after 50,000 sessions from
+    127.0.0.1-4, a client port in TIME_WAIT on 127.0.0.2 made the master's bind fail, and
+    its workers retried for five minutes with nothing to join."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
 
 
 @events.init.add_listener

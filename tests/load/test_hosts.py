@@ -195,3 +195,45 @@ def test_a_distributed_run_across_hosts(hosts: dict[str, Host], tmp_path: Path) 
     for phase, row in run["phases"].items():
         assert summary["phases"][phase]["count"] == row["count"], phase
     assert sum(r["count"] + r["errors"] for r in summary["phases"].values()) == rows
+
+
+PORT_PROBE = """
+import socket
+from harness.load.plugin import free_master_port
+held = []
+for port in (40001, 40003):  # client ports another address holds (TIME_WAIT after a big run)
+    s = socket.socket()
+    s.bind(("127.0.0.2", port))
+    held.append(s)
+picked = sorted({free_master_port() for _ in range(30)})
+for port in picked:
+    with socket.socket() as s:
+        s.bind(("", port))  # as Locust's master binds it: every address
+print(picked)
+"""
+
+
+def test_the_master_port_is_free_on_every_address_not_only_on_127_0_0_1() -> None:
+    """In a namespace of its own with four ephemeral ports, two of them held on 127.0.0.2:
+    the port picked for `--processes`' master is one the master can bind on every address
+    (picked on 127.0.0.1 it was one of the held two, every time)."""
+    if UNAVAILABLE:
+        pytest.skip(UNAVAILABLE)
+    netns = f"hx{os.getpid() % 100000}port"
+    try:
+        assert _ip("netns", "add", netns).returncode == 0
+        _ip("-n", netns, "link", "set", "lo", "up")
+        sysctl = ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40003"]
+        subprocess.run(["ip", "netns", "exec", netns, *sysctl], check=True, timeout=20)
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, sys.executable, "-c", PORT_PROBE],
+            cwd=ROOT,
+            env=harness_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        _ip("netns", "del", netns)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [40000, 40002]

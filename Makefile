@@ -81,7 +81,7 @@ bench: setup  ## every benchmark of docs/BENCHMARKS.md (about 20 minutes; prints
 	$(BIN)/python -m bench.live --workers 8 --samples 50000
 	$(BIN)/python -m bench.memory --sessions 3000
 	$(BIN)/python -m bench.scale --sessions 20000 --spawn-rate 500 --hold 30
-	$(BIN)/python -m bench.scale --sessions 50000 --spawn-rate 200 --hold 60 --heartbeat 30 --processes 4 --platform-workers 4 --source-addresses 127.0.0.1-127.0.0.4
+	$(BIN)/python -m bench.scale --sessions 50000 --spawn-rate 500 --hold 60 --heartbeat 30 --platform-workers 4 --source-addresses 127.0.0.1-127.0.0.4
 	$(BIN)/python -m bench.report_scale --samples 10000000
 
 clean:  ## remove the virtual environment and caches

@@ -1,19 +1,22 @@
 """Scale: many held ready sessions with heartbeats from this one machine.
 
-    python -m bench.scale [--sessions 20000] [--spawn-rate 500] [--hold 30] [--processes 2]
+    python -m bench.scale [--sessions 20000] [--spawn-rate 500] [--hold 30] [--processes N]
                           [--heartbeat 10] [--platform-workers 2] [--source-addresses A-B]
 
 Starts `harness serve --profile fast --workers N` (a process may hold at most 20,000 open
 files here, so both sides need a process per 20,000 sessions or fewer), then a Locust run of
-HeldSessionUsers with `--processes N`, heartbeats every `--heartbeat` s (the document's is
-30), connecting from `--source-addresses` in turn (one address pair has ~28,000 ephemeral
-ports: 50,000 sessions need two or more). Prints how many sessions were ready at once, the
+HeldSessionUsers with `--processes N` (by default as few as the open-file limit allows),
+heartbeats every `--heartbeat` s (the document's is 30), connecting from
+`--source-addresses` in turn (one address pair has ~28,000 ephemeral ports: 50,000 sessions
+need two or more). Prints how many sessions were ready at once, the
 heartbeat round trips, and the harness's memory per held session.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import resource
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,19 +27,33 @@ from harness.errors import HarnessError
 from harness.launch import locust_command
 from harness.record.runfile import read_run_json
 
+RESERVED_FILES = 1000  # a process's own: its libraries, logs, samples file, Locust's sockets
+
+
+def processes_for(sessions: int) -> int:
+    """As few processes as hold `sessions` open connections under the open-file limit."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(1, math.ceil(sessions / max(limit - RESERVED_FILES, 1)))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--sessions", type=positive(int), default=20_000)
     parser.add_argument("--spawn-rate", type=positive(float), default=500)
     parser.add_argument("--hold", type=positive(float), default=30, help="seconds after the ramp")
-    parser.add_argument("--processes", type=positive(int), default=2)
+    parser.add_argument(
+        "--processes",
+        type=positive(int),
+        default=None,
+        help="harness processes (default: as many as the open-file limit needs)",
+    )
     parser.add_argument(
         "--heartbeat", type=positive(float), default=10, help="seconds between pings"
     )
     parser.add_argument("--platform-workers", type=positive(int), default=2)
     parser.add_argument("--source-addresses", default="", help="e.g. 127.0.0.2-127.0.0.4")
     args = parser.parse_args()
+    args.processes = args.processes or processes_for(args.sessions)
     duration = args.sessions / args.spawn_rate + args.hold
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -59,8 +76,10 @@ def main() -> None:
         try:
             run = read_run_json(Path(tmp) / "reports" / "latest")
         except HarnessError as exc:
-            print(f"scale: no run record ({exc}); the run's last words:")
-            print("\n".join((done.stdout + done.stderr).splitlines()[-40:]))
+            lines = (done.stdout + done.stderr).splitlines()
+            errors = [line for line in lines if "error" in line.lower()][:10]
+            print(f"scale: no run record ({exc}); the run's errors and last words:")
+            print("\n".join(dict.fromkeys(errors + lines[-20:])))
             raise SystemExit(1) from None
     said = [  # what the run said of its workers and itself, besides its tables
         line

@@ -515,3 +515,54 @@ def test_a_green_connect_ends_at_its_deadline_when_no_answer_comes() -> None:
     assert 0.25 <= clock.now() - started < 1.5
     for s in (*queued, listener):
         s.close()
+
+
+SOURCE_PROBE = """
+import json, socket, time
+from harness import transport
+from harness.protocol.clock import MonotonicClock
+from harness.protocol.session import ClientSession, SessionSettings
+
+listeners = [socket.create_server(("127.0.0.1", port)) for port in (8001, 8002)]
+clock = MonotonicClock()
+conn = transport.Connection(ClientSession(SessionSettings(), clock), source="127.0.0.2")
+ports = []
+for i in range(8):  # four ephemeral ports, two destinations: each port serves both
+    address = ("127.0.0.1", 8001 + i % 2)
+    if i % 2:
+        made = transport.GreenSocket.connect(
+            socket.AF_INET, address, "127.0.0.2", clock.now() + 2, clock, 1 << 20
+        )
+    else:
+        made = conn._blocking_socket(socket.AF_INET, address, "127.0.0.1", False, clock.now() + 2)
+    ports.append(made.getsockname())
+print(json.dumps(ports))
+"""
+
+
+def test_connections_from_a_source_address_share_its_ports_across_destinations() -> None:
+    """In a namespace with four ephemeral ports: eight connections from 127.0.0.2 to two
+    destinations, with each kind of socket (bound to port 0 at once, the fifth failed)."""
+    from tests.load.test_hosts import UNAVAILABLE, _ip
+
+    if UNAVAILABLE:
+        pytest.skip(UNAVAILABLE)
+    netns = f"hx{os.getpid() % 100000}src"
+    try:
+        assert _ip("netns", "add", netns).returncode == 0
+        _ip("-n", netns, "link", "set", "lo", "up")
+        sysctl = ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40003"]
+        subprocess.run(["ip", "netns", "exec", netns, *sysctl], check=True, timeout=20)
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, sys.executable, "-c", SOURCE_PROBE],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        _ip("netns", "del", netns)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ports = json.loads(done.stdout)
+    assert len(ports) == 8 and {address for address, _ in ports} == {"127.0.0.2"}
+    assert {port for _, port in ports} <= {40000, 40001, 40002, 40003}

@@ -641,7 +641,9 @@ class ClientSession:
             self._platform_sends_done = True
         message_id = event.in_reply_to
         chat = self._chats.get(message_id) if message_id is not None else None
-        if chat is None or message_id is None or now < chat.sent_at:  # (arrived before it)
+        if chat is None or message_id is None:
+            # (One that names the chat but came before it went is the harness's clock: it is
+            # left as the negative duration that says so.)
             self.counters.stray_chunks += 1
             return
         arrivals = chat.arrivals
@@ -686,10 +688,11 @@ class ClientSession:
         self._sample(Phase.CHAT_COMPLETE, chat.sent_at, now, error, step=chat.step)
 
     def _on_pong(self, event: m.Pong, now: float) -> None:
-        sent = [p for p in self._pings if p[1] <= now]  # one that arrived first answers none
-        if not sent:
+        match = next((p for p in self._pings if p[0] == event.timestamp), None)
+        if match is None:  # the oldest sent before it came (one that came first answers none)
+            match = next((p for p in self._pings if p[1] <= now), None)
+        if match is None:
             return
-        match = next((p for p in sent if p[0] == event.timestamp), sent[0])
         self._pings.remove(match)
         self._sample(Phase.HEARTBEAT, match[1], now)
         c = self.counters
@@ -703,10 +706,11 @@ class ClientSession:
         self.counters.errors += 1
         message_id = event.in_reply_to
         if message_id is None and event.code in _CHAT_ERRORS and len(self._chats) == 1:
-            message_id = next(iter(self._chats))
-        chat = self._chats.get(message_id) if message_id is not None else None
-        if chat is not None and message_id is not None and now >= chat.sent_at:
-            del self._chats[message_id]  # (one that arrived before the chat answers none)
+            only = next(iter(self._chats))
+            if now >= self._chats[only].sent_at:  # (one that came before it answers none)
+                message_id = only
+        chat = self._chats.pop(message_id, None) if message_id is not None else None
+        if chat is not None:
             self._chat_failed(chat, ErrorClass.REJECTED, now)
 
     def _reset_connection(self, now: float) -> None:

@@ -728,30 +728,49 @@ def test_a_close_that_arrived_before_a_chat_and_a_ping_went_out_fails_them_when_
     assert min(x.duration_us for x in d.samples) >= 0
 
 
-def test_a_pong_that_arrived_before_the_ping_went_out_answers_nothing() -> None:
+def test_an_unsolicited_pong_that_arrived_before_the_ping_went_out_answers_nothing() -> None:
     d = Driver()
     d.to_ready()
     s = d.session
     s.send_ping()
     [(_, data)] = d.sent()
-    s.receive(m.encode("pong", {"timestamp": data["timestamp"]}), d.clock.now() - 0.01)
+    s.receive(m.encode("pong", {"timestamp": "not ours"}), d.clock.now() - 0.01)
     assert s.pings_in_flight == 1 and "heartbeat" not in [p for p, _, _ in d.phases()]
     s.receive(m.encode("pong", {"timestamp": data["timestamp"]}), d.at(0.03))
     assert d.phases()[-1] == ("heartbeat", 30_000, None)
 
 
-def test_a_chunk_or_an_error_that_arrived_before_the_chat_went_out_does_not_answer_it() -> None:
+def test_an_error_naming_no_chat_that_arrived_before_the_chat_went_out_does_not_fail_it() -> None:
     d = Driver()
     d.to_ready()
     s = d.session
     message_id = s.send_chat("hello")
-    early = d.clock.now() - 0.01
-    s.receive(chunk(message_id, True), early)
     error = {"code": "rate_limited", "message": "x"}
-    s.receive(m.encode("error", error), early)  # names no chat; one is in flight
-    assert s.chats_in_flight == 1 and s.counters.stray_chunks == 1
+    s.receive(m.encode("error", error), d.clock.now() - 0.01)  # one chat in flight
+    assert s.chats_in_flight == 1
     s.receive(chunk(message_id, True), d.at(0.25))
     assert d.phases()[-1][:2] == ("chat_complete", 250_000)
+
+
+def test_a_reply_naming_a_chat_before_it_went_out_is_the_harness_clock_not_the_platform() -> None:
+    """A platform cannot name a chat's id, or echo a ping's timestamp, before it was sent: a
+    stamp that says it did is the harness's clock (a wall clock stepped), and stays the
+    negative duration the run reports as such, not a violation charged to the platform."""
+    d = Driver()
+    d.to_ready()
+    s = d.session
+    message_id = s.send_chat("hello")
+    s.send_ping()
+    timestamp = next(data for kind, data in d.sent() if kind == "ping")["timestamp"]
+    early = d.clock.now() - 0.002
+    s.receive(chunk(message_id, True), early)
+    s.receive(m.encode("pong", {"timestamp": timestamp}), early)
+    assert s.counters.stray_chunks == 0
+    assert [(p, us) for p, us, _ in d.phases() if us < 0] == [
+        ("chat_first", -2000),
+        ("chat_complete", -2000),
+        ("heartbeat", -2000),
+    ]
 
 
 def test_a_chat_queued_before_ready_is_timed_from_when_it_is_sent_not_from_the_ready() -> None:

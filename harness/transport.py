@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
@@ -269,13 +270,14 @@ class GreenSocket(BufferedSocket):
     layers for every read; side by side, a round trip cost 16 us of CPU that way and 11 us
     this way. One greenlet uses a connection at a time (the user's: see Connection)."""
 
-    __slots__ = ("_hub", "_io", "_timeout")
+    __slots__ = ("_hub", "_io", "_timeout", "_waiter")
 
     def __init__(self, sock: socket.socket, clock: Clock, max_frame_bytes: int) -> None:
         super().__init__(sock, clock, max_frame_bytes)
         self._timeout: float | None = None
         self._hub = get_hub()
         self._io = self._hub.loop.io(sock.fileno(), _READ)
+        self._waiter: Any = None  # while a greenlet waits
 
     @classmethod
     def connect(
@@ -334,6 +336,11 @@ class GreenSocket(BufferedSocket):
         self._timeout = timeout
 
     def close(self) -> None:
+        """Closed; a greenlet waiting on it wakes (and its next read or send fails), as with
+        gevent's sockets."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._hub.loop.run_callback(waiter.switch, True)
         self._io.stop()
         self._io.close()
         self._sock.close()
@@ -344,15 +351,16 @@ class GreenSocket(BufferedSocket):
         io = self._io
         if io.events & _READ_WRITE != events:
             io.events = events
-        waiter = Waiter(self._hub)
-        io.start(waiter.switch, True)
+        waiter = self._waiter = Waiter(self._hub)
         timer = None
-        if timeout is not None:
-            timer = self._hub.loop.timer(max(timeout, 0.0))
-            timer.start(waiter.switch, False, update=True)  # as gevent's Timeout starts
         try:
+            io.start(waiter.switch, True)
+            if timeout is not None:
+                timer = self._hub.loop.timer(timeout if timeout > 0 else 0.0)  # (NaN: 0)
+                timer.start(waiter.switch, False, update=True)  # as gevent's Timeout starts
             ready = waiter.get()
         finally:
+            self._waiter = None
             io.stop()
             if timer is not None:
                 timer.stop()

@@ -476,6 +476,21 @@ def test_a_greenlet_killed_while_it_waits_leaves_no_watcher_running() -> None:
     listener.close()
 
 
+def test_closing_a_green_socket_wakes_the_greenlet_waiting_on_it() -> None:
+    green, peer, listener = green_pair()
+    green.settimeout(5.0)
+    reader = gevent.spawn(green.read_frame)
+    gevent.sleep(0.05)
+    started = time.monotonic()
+    green.close()  # from another greenlet, as gevent's own sockets allow
+    reader.join(timeout=2)
+    assert reader.dead and time.monotonic() - started < 1.0
+    assert isinstance(reader.exception, OSError)
+    assert not isinstance(reader.exception, TimeoutError)
+    peer.close()
+    listener.close()
+
+
 def test_a_green_send_the_platform_never_reads_times_out() -> None:
     green, peer, listener = green_pair()
     green.settimeout(0.3)

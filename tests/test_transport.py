@@ -25,6 +25,7 @@ from harness.protocol.clock import MonotonicClock
 from harness.protocol.session import ClientSession, PhaseSample, SessionSettings, State
 from harness.transport import BufferedSocket, Connection, FrameError, GreenSocket, classify
 from tests.conftest import ROOT, RunningPlatform, free_port, upgrading_server
+from tests.netns import UNAVAILABLE, with_four_ports
 
 GEVENT_SCRIPT = """
 from gevent import monkey; monkey.patch_all()
@@ -558,25 +559,9 @@ print(json.dumps(ports))
 def test_connections_from_a_source_address_share_its_ports_across_destinations() -> None:
     """In a namespace with four ephemeral ports: eight connections from 127.0.0.2 to two
     destinations, with each kind of socket (bound to port 0 at once, the fifth failed)."""
-    from tests.load.test_hosts import UNAVAILABLE, _ip
-
     if UNAVAILABLE:
         pytest.skip(UNAVAILABLE)
-    netns = f"hx{os.getpid() % 100000}src"
-    try:
-        assert _ip("netns", "add", netns).returncode == 0
-        _ip("-n", netns, "link", "set", "lo", "up")
-        sysctl = ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40003"]
-        subprocess.run(["ip", "netns", "exec", netns, *sysctl], check=True, timeout=20)
-        done = subprocess.run(
-            ["ip", "netns", "exec", netns, sys.executable, "-c", SOURCE_PROBE],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        _ip("netns", "del", netns)
+    done = with_four_ports(SOURCE_PROBE, "src")
     assert done.returncode == 0, done.stderr[-2000:]
     ports = json.loads(done.stdout)
     assert len(ports) == 8 and {address for address, _ in ports} == {"127.0.0.2"}

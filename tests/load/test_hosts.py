@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, harness_env, run_harness
+from tests.netns import UNAVAILABLE, ip, with_four_ports
 
 SUBNET = "10.213.77"
 HOSTS = {"master": 1, "w1": 2, "w2": 3, "platform": 4}
@@ -34,28 +34,6 @@ class Host:
     address: str
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
-
-
-def _namespaces_unavailable() -> str | None:
-    if sys.platform != "linux":
-        return "network namespaces are Linux's"
-    if os.geteuid() != 0:
-        return "creating network namespaces needs root"
-    if shutil.which("ip") is None or shutil.which("unshare") is None:
-        return "needs iproute2's `ip` and util-linux's `unshare`"
-    probe = f"hx{os.getpid() % 100000}probe"
-    made = _ip("netns", "add", probe)
-    if made.returncode != 0:
-        return f"`ip netns add` is not allowed here: {made.stderr.strip()}"
-    _ip("netns", "del", probe)
-    return None
-
-
-UNAVAILABLE = _namespaces_unavailable()
-
-
 @pytest.fixture
 def hosts() -> Iterator[dict[str, Host]]:
     if UNAVAILABLE:
@@ -65,7 +43,7 @@ def hosts() -> Iterator[dict[str, Host]]:
     made: list[str] = []
 
     def run(*args: str) -> None:
-        result = _ip(*args)
+        result = ip(*args)
         assert result.returncode == 0, (args, result.stderr)
 
     try:
@@ -90,7 +68,7 @@ def hosts() -> Iterator[dict[str, Host]]:
         yield found
     finally:
         for netns in reversed(made):  # its interfaces go with it
-            _ip("netns", "del", netns)
+            ip("netns", "del", netns)
 
 
 def on(host: Host, command: list[str], cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
@@ -219,21 +197,6 @@ def test_the_master_port_is_free_on_every_address_not_only_on_127_0_0_1() -> Non
     (picked on 127.0.0.1 it was one of the held two, every time)."""
     if UNAVAILABLE:
         pytest.skip(UNAVAILABLE)
-    netns = f"hx{os.getpid() % 100000}port"
-    try:
-        assert _ip("netns", "add", netns).returncode == 0
-        _ip("-n", netns, "link", "set", "lo", "up")
-        sysctl = ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40003"]
-        subprocess.run(["ip", "netns", "exec", netns, *sysctl], check=True, timeout=20)
-        done = subprocess.run(
-            ["ip", "netns", "exec", netns, sys.executable, "-c", PORT_PROBE],
-            cwd=ROOT,
-            env=harness_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        _ip("netns", "del", netns)
+    done = with_four_ports(PORT_PROBE, "port")
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == [40000, 40002]

@@ -57,13 +57,17 @@ class Driver:
     def at(self, seconds: float) -> float:
         return self.clock.advance(seconds)
 
-    def to_ready(self, connect_s: float = 0.05, init_s: float = 0.4) -> None:
+    def to_auth(self, connect_s: float = 0.01) -> None:
+        """Connected `connect_s` after connect(), then the auth sent at its delay."""
         s = self.session
         s.connect()
         s.opened(self.at(connect_s))
         s.poll(self.at(s.settings.auth_delay_s))
-        s.receive(ready_frame(), self.at(init_s))
-        s.data_to_send()
+
+    def to_ready(self, connect_s: float = 0.05, init_s: float = 0.4) -> None:
+        self.to_auth(connect_s)
+        self.session.receive(ready_frame(), self.at(init_s))
+        self.session.data_to_send()
 
     def phases(self, ok: bool | None = None) -> list[tuple[str, int, str | None]]:
         return [(x.phase, x.duration_us, x.error) for x in self.samples if ok is None or x.ok == ok]
@@ -143,9 +147,7 @@ def test_message_longer_than_the_limit_is_refused() -> None:
 def test_ready_timeout_ten_seconds_after_auth() -> None:
     d = Driver()
     s = d.session
-    s.connect()
-    s.opened(d.at(0.01))
-    s.poll(d.at(0.1))
+    d.to_auth()
     s.poll(d.at(9.999))
     assert s.state is State.CONNECTED
     assert s.next_deadline() == pytest.approx(d.clock.now() + 0.001)
@@ -172,9 +174,7 @@ def test_close_while_waiting_for_ready_fails_ready_with_its_class(
 ) -> None:
     d = Driver()
     s = d.session
-    s.connect()
-    s.opened(d.at(0.01))
-    s.poll(d.at(0.1))
+    d.to_auth()
     s.closed(code, "", d.at(0.2))
     assert d.phases(ok=False) == [("ready", 310_000, error)]
     assert s.state is State.FAILED and s.failure == error
@@ -401,9 +401,7 @@ def test_a_malformed_frame_while_waiting_for_ready_ends_the_connection_as_protoc
 ) -> None:
     d = Driver(max_frame_bytes=1_000_000)
     s = d.session
-    s.connect()
-    s.opened(d.at(0.01))
-    s.poll(d.at(0.1))
+    d.to_auth()
     assert s.receive(frame, d.at(0.2)) is None
     assert d.phases(ok=False) == [("ready", 310_000, "protocol_error")]
     assert s.state is State.FAILED and s.failure == "protocol_error"
@@ -479,9 +477,7 @@ def test_a_close_reason_fits_a_close_frame_whatever_it_quotes() -> None:
 def test_a_protocol_error_while_closing_keeps_the_reason_we_were_closing() -> None:
     d = Driver(ready_timeout_s=1.0)
     s = d.session
-    s.connect()
-    s.opened(d.at(0.01))
-    s.poll(d.at(0.1))
+    d.to_auth()
     s.poll(d.at(1.0))
     assert s.state is State.DISCONNECTING
     assert s.receive("garbage", d.at(0.01)) is None
@@ -776,9 +772,7 @@ def test_a_reply_naming_a_chat_before_it_went_out_is_the_harness_clock_not_the_p
 def test_a_chat_queued_before_ready_is_timed_from_when_it_is_sent_not_from_the_ready() -> None:
     d = Driver()
     s = d.session
-    s.connect()
-    s.opened(d.at(0.05))
-    s.poll(d.at(0.1))
+    d.to_auth(0.05)
     message_id = s.send_chat("hello")  # queued: not ready yet
     d.at(0.5)
     s.receive(ready_frame(), d.clock.now() - 0.03)  # read 30 ms after it came

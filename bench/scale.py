@@ -8,8 +8,8 @@ files here, so both sides need a process per 20,000 sessions or fewer), then a L
 HeldSessionUsers with `--processes N` (by default as few as the open-file limit allows),
 heartbeats every `--heartbeat` s (the document's is 30), connecting from
 `--source-addresses` in turn (one address pair has ~28,000 ephemeral ports: 50,000 sessions
-need two or more). Prints how many sessions were ready at once, the
-heartbeat round trips, and the harness's memory per held session.
+need two or more). Prints how many sessions were ready at once, the heartbeat round trips,
+and the harness's memory per held session.
 """
 
 from __future__ import annotations

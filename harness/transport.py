@@ -373,8 +373,11 @@ _READ, _WRITE = 1, 2  # libev's EV_READ, EV_WRITE
 _READ_WRITE = _READ | _WRITE
 
 
-# Linux: bind the address now, the port at connect (as an unbound socket gets one).
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+# Linux's: bind the address now, the port at connect (as an unbound socket gets one). Its
+# number means something else elsewhere, so it is set only where it is this option.
+IP_BIND_ADDRESS_NO_PORT: int | None = getattr(
+    socket, "IP_BIND_ADDRESS_NO_PORT", 24 if sys.platform == "linux" else None
+)
 
 
 def bind_source(sock: _socket.socket, source: str) -> None:
@@ -383,8 +386,9 @@ def bind_source(sock: _socket.socket, source: str) -> None:
     port 0 at once, each socket took a port of its own for every destination: one address
     ran out at ~28,000 sessions, and right after a 50,000-session run the kernel's search for
     a free one among those in TIME_WAIT stalled workers for seconds (lost at 750/s)."""
-    with contextlib.suppress(OSError):  # not Linux: ports are bound at once, as before
-        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    if IP_BIND_ADDRESS_NO_PORT is not None:  # (elsewhere the port is bound at once)
+        with contextlib.suppress(OSError):  # an old kernel
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
     sock.bind((source, 0))
 
 

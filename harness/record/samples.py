@@ -86,7 +86,7 @@ class SampleWriter:
         try:
             text = "".join([_LINE % row for row in rows])
             if _plain(text, len(rows)):
-                self._file.write(text)  # as csv.writer writes them, a quarter of the cost
+                self._file.write(text)  # as csv.writer writes them, at half the cost
             else:  # a field to quote (a comma, a quote, a line break in a step's name)
                 self._csv.writerows(rows)
             self._file.flush()

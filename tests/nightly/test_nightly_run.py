@@ -8,8 +8,12 @@ from pathlib import Path
 from harness.embedded import start_platform
 from tests.conftest import free_port, harness_env, run_harness
 
+# The [health] tolerance is raised: this test is about the regression verdict, and on a
+# shared 2-core machine a trial's loop lag reached 12.8 ms once (CI), making the night INVALID.
 SCENARIO = """
 user_class = "LifecycleUser"
+[health]
+max_loop_lag_ms = 100
 [users]
 chats_per_session = 0
 pause_s = 0.2

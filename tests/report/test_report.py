@@ -29,8 +29,9 @@ def load_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> P
 @pytest.fixture(scope="module")
 def documented_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("documented")
+    # the lag tolerance is raised: a shared 2-core machine, not the verdict these tests read
     return load_run(tmp, "-u", "60", "-r", "60", "-t", "9s", "--platform-profile", "documented",
-                    "--chats-per-session", "0")  # fmt: skip
+                    "--chats-per-session", "0", "--max-loop-lag-ms", "100")  # fmt: skip
 
 
 def test_documented_profile_passes(documented_run: Path) -> None:

@@ -17,7 +17,6 @@ import hmac
 import os
 import re
 import struct
-import threading
 from enum import IntEnum
 
 try:
@@ -54,27 +53,10 @@ class HandshakeDropped(ConnectionError):
     """The connection ended before the whole response head came."""
 
 
-_pool = bytearray()
-_pool_lock = threading.Lock()  # discovery opens its connections from threads
-
-
 def random_bytes(n: int) -> bytes:
-    """n unpredictable bytes (keys, masks), from os.urandom 4 KiB at a time; no two callers
-    ever get the same bytes."""
-    global _pool
-    with _pool_lock:
-        if len(_pool) < n:
-            _pool = bytearray(os.urandom(4096))
-        taken = bytes(_pool[-n:])
-        del _pool[-n:]
-    return taken
-
-
-def _forget_pool() -> None:  # a forked child must not reuse its parent's bytes
-    _pool.clear()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
+    """n unpredictable bytes (keys, masks). os.urandom each time: a pool of them needed a
+    lock (discovery draws from threads), and gevent's lock cost twice the system call."""
+    return os.urandom(n)
 
 
 def new_key() -> str:

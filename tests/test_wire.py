@@ -203,7 +203,7 @@ def test_threads_never_draw_the_same_random_bytes() -> None:
 
 
 def test_a_forked_child_does_not_reuse_its_parents_random_bytes() -> None:
-    wire.random_bytes(4)  # the pool is filled
+    wire.random_bytes(4)  # drawn in the parent first (a pool of them would be filled)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NoReturn
 
+import orjson
+
 ENDPOINT = "/api/v1/ws/chat"
 QUERY_KEYS = frozenset({"tenant_id", "session_id"})  # the document's query: the client's own
 DISCOVERY_ENDPOINTS = ("/api/v1/ws/chat", "/api/v1/ws", "/ws", "/api/ws")
@@ -68,6 +70,17 @@ def encode(kind: str, data: dict[str, Any]) -> str:
     return json.dumps({"type": str(kind), "data": data}, separators=(",", ":"))
 
 
+def client_frame(kind: str, data: dict[str, str]) -> str:
+    """A client message as the browser's `JSON.stringify` writes it: compact, other than
+    ASCII as it is (`encode` escapes it). orjson writes it in a tenth of json's time; a lone
+    surrogate, which UTF-8 cannot carry, makes it refuse, and then json escapes it."""
+    message = {"type": str(kind), "data": data}
+    try:
+        return orjson.dumps(message).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(message, separators=(",", ":"))
+
+
 def _not_json(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
@@ -92,8 +105,49 @@ def _too_deep(text: str, limit: int) -> bool:
     return False
 
 
+_NOT_READ = object()
+
+
+def _has_float(container: Any) -> bool:  # a dict or a list
+    for value in container.values() if type(container) is dict else container:
+        kind = type(value)
+        if kind is float or ((kind is dict or kind is list) and _has_float(value)):
+            return True
+    return False
+
+
+def _read_fast(frame: bytes) -> Any:
+    """The frame as orjson reads it (a quarter of json's time), where that is exactly what
+    `json` reads; `_NOT_READ` otherwise. The caller has bounded its depth. orjson refuses
+    what json refuses, and some of what json reads (a lone surrogate escape, a number beyond
+    a float's range): those go to json. It reads an integer beyond 64 bits as a float: so a
+    frame with any float goes to json too (a platform's frames rarely hold one)."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return _NOT_READ
+    return _NOT_READ if _has_float([message]) else message
+
+
 def decode(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, dict[str, Any]]:
     """Split a frame into (type, data); raise MalformedFrame, and nothing else, otherwise."""
+    # Each level needs an opening bracket: counting them (C speed) clears every usual frame.
+    if isinstance(frame, bytes) and frame.count(b"[") + frame.count(b"{") <= max_depth:
+        message = _read_fast(frame)
+        if message is _NOT_READ:
+            message = _read(frame, max_depth)
+    else:
+        message = _read(frame, max_depth)
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise MalformedFrame("not an object with a string 'type'")
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise MalformedFrame("'data' is not an object")
+    return message["type"], data
+
+
+def _read(frame: str | bytes, max_depth: int) -> Any:
+    """The frame's JSON, by the standard library; MalformedFrame if it is not that."""
     if isinstance(frame, str):
         text = frame
     else:
@@ -106,15 +160,9 @@ def decode(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, di
     if text.count("[") + text.count("{") > max_depth and _too_deep(text, max_depth):
         raise MalformedFrame(f"JSON nested deeper than {max_depth}")
     try:
-        message = _DECODER.decode(text)
+        return _DECODER.decode(text)
     except Exception as exc:  # ValueError, RecursionError, MemoryError, ...: all malformed
         raise MalformedFrame(f"not JSON: {type(exc).__name__}: {exc}"[:300]) from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise MalformedFrame("not an object with a string 'type'")
-    data = message.get("data", {})
-    if not isinstance(data, dict):
-        raise MalformedFrame("'data' is not an object")
-    return message["type"], data
 
 
 def iso_timestamp(epoch: float) -> str:
@@ -141,7 +189,7 @@ _second: list[Any] = [None, ""]  # the last second formatted, and its text
 def auth_frame(
     tenant_id: str, session_id: str, user_agent: str, page_url: str, epoch: float
 ) -> str:
-    return encode(
+    return client_frame(
         MessageType.AUTH,
         {
             "tenant_id": tenant_id,
@@ -154,7 +202,7 @@ def auth_frame(
 
 
 def chat_frame(content: str, message_id: str, session_id: str, epoch: float) -> str:
-    return encode(
+    return client_frame(
         MessageType.CHAT_MESSAGE,
         {
             "content": content,
@@ -166,7 +214,7 @@ def chat_frame(content: str, message_id: str, session_id: str, epoch: float) -> 
 
 
 def ping_frame(epoch: float) -> str:
-    return encode(MessageType.PING, {"timestamp": iso_timestamp(epoch)})
+    return client_frame(MessageType.PING, {"timestamp": iso_timestamp(epoch)})
 
 
 # Platform -> client: typed events ----------------------------------------------------------

@@ -443,7 +443,7 @@ class ClientSession:
     def send_typing(self, active: bool = True) -> None:
         """The user is typing (or stopped): `typing` / `stop_typing`, sent at once."""
         kind = m.MessageType.TYPING if active else m.MessageType.STOP_TYPING
-        self._send(m.encode(kind, {"session_id": self.session_id}))
+        self._send(m.client_frame(kind, {"session_id": self.session_id}))
 
     def send_ping(self, at: float | None = None) -> None:
         now = self._now(at)

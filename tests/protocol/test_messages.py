@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.protocol import messages as m
@@ -149,3 +149,94 @@ def test_no_input_escapes_as_anything_but_malformed_frame() -> None:
         for variant in (bytes(frame), bytes(frame).decode("utf-8", "replace")):
             with contextlib.suppress(m.MalformedFrame):
                 m.parse_server_frame(variant)
+
+
+# orjson reads and writes the usual frames; these hold it to exactly what json does.
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)  # past 64 bits: orjson makes floats
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+ODD_FRAMES = [
+    b'{"type":"x","data":{"n":18446744073709551616}}',  # orjson: a float; json: an int
+    b'{"type":"x","data":{"n":-9223372036854775809}}',
+    b'{"type":"x","data":{"n":1e400}}',  # orjson refuses; json: inf
+    b'{"type":"x","data":{"s":"\\ud800"}}',  # a lone surrogate escape: json reads it
+    b'{"type":"x","data":{"a":1,"b":2,"a":3}}',  # a repeated key: the last wins
+    b'\xef\xbb\xbf{"type":"x"}',  # a byte order mark
+    b'{"type":"x","data":{"s":"\x01"}}',  # a control character inside a string
+    b'{"type":"x","data":{"n":NaN}}',
+    b'{"type":"x","data":{"s":"\xed\xa0\x80"}}',  # a surrogate in UTF-8: not UTF-8
+    b'{"type":"x","data":{"n":-0}} \t\r\n',
+    b'{"type":"x","data":{"n":' + b"[" * 100 + b"]" * 100 + b"}}",  # deeper than the limit
+]
+
+
+def outcome(frame: str | bytes) -> str:
+    """What decode makes of a frame, types and key order included (1 and 1.0 differ)."""
+    try:
+        return repr(m.decode(frame))
+    except m.MalformedFrame as exc:
+        return f"MalformedFrame({exc.close_code}, {exc})"
+
+
+def assert_decoded_as_json_does(frame: bytes) -> None:
+    try:
+        text = frame.decode()
+    except UnicodeDecodeError:
+        assert outcome(frame).startswith(f"MalformedFrame({m.CloseCode.INVALID_DATA}, not UTF-8")
+        return
+    assert outcome(frame) == outcome(text)  # a str goes to json alone
+
+
+@pytest.mark.parametrize("frame", ODD_FRAMES)
+def test_where_orjson_and_json_differ_a_frame_is_read_as_json_reads_it(frame: bytes) -> None:
+    assert_decoded_as_json_does(frame)
+
+
+def test_an_integer_past_64_bits_stays_an_integer() -> None:
+    assert m.decode(ODD_FRAMES[0]) == ("x", {"n": 2**64})
+    assert type(m.decode(ODD_FRAMES[0])[1]["n"]) is int
+
+
+@settings(max_examples=400)
+@given(JSON_VALUES, st.booleans(), st.booleans())
+def test_any_json_frame_is_read_as_json_reads_it(value: object, ascii: bool, wrap: bool) -> None:
+    message = {"type": "x", "data": value} if wrap else value
+    text = json.dumps(message, ensure_ascii=ascii)
+    assert_decoded_as_json_does(text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=60), st.integers(0, 3))
+def test_any_bytes_are_read_as_json_reads_them(noise: bytes, where: int) -> None:
+    valid = [
+        b'{"type":"assistant_chunk","data":{"chunk":"a","in_reply_to":"b"}}',
+        b'{"type":"pong","data":{"timestamp":"t","n":[1,{"m":null}]}}',
+    ][where % 2]
+    at = len(valid) * where // 4
+    assert_decoded_as_json_does(valid[:at] + noise + valid[at:])
+
+
+ANY_TEXT = st.text(st.characters(exclude_categories=()))  # lone surrogates too
+
+
+@example({"content": "caf\u00e9 \ud83d"}, "chat_message")
+@given(st.dictionaries(ANY_TEXT, ANY_TEXT, max_size=5), ANY_TEXT)
+def test_client_frames_are_json_stringify_and_always_utf8(data: dict[str, str], kind: str) -> None:
+    frame = m.client_frame(kind, data)
+    assert json.loads(frame) == {"type": kind, "data": data}
+    frame.encode()  # a lone surrogate would make sending fail: it is escaped instead
+    try:
+        (kind + "".join(data) + "".join(data.values())).encode()
+    except UnicodeEncodeError:
+        assert frame == json.dumps({"type": kind, "data": data}, separators=(",", ":"))
+    else:  # as the browser's JSON.stringify writes it: other than ASCII as it is
+        assert frame == json.dumps(
+            {"type": kind, "data": data}, separators=(",", ":"), ensure_ascii=False
+        )

@@ -5,8 +5,9 @@ websocket-client did this for the transport, at a tenth of a lifecycle's CPU: a 
 through four layers (URL parsing twice, a header dict, a cookie jar), and a frame object,
 an os.urandom system call and a Python XOR per frame sent. Here the request is one format,
 the response one split, a frame one pack and websockets' C `apply_mask` (the platform's
-WebSocket library, already a dependency), and the random bytes for keys and masks come
-from os.urandom 4 KiB at a time. conform's raw peer still uses websocket-client.
+WebSocket library, already a dependency); keys and masks are still os.urandom's, one call
+each (cheaper under gevent than a locked pool of them). conform's raw peer still uses
+websocket-client.
 """
 
 from __future__ import annotations

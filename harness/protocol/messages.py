@@ -121,12 +121,14 @@ def _read_fast(frame: bytes) -> Any:
     `json` reads; `_NOT_READ` otherwise. The caller has bounded its depth. orjson refuses
     what json refuses, and some of what json reads (a lone surrogate escape, a number beyond
     a float's range): those go to json. It reads an integer beyond 64 bits as a float: so a
-    frame with any float goes to json too (a platform's frames rarely hold one)."""
+    frame with any float goes to json too (a platform's frames rarely hold one). Anything
+    else that goes wrong here (a RecursionError in a deep stack, a MemoryError) is json's to
+    decide as well."""
     try:
         message = orjson.loads(frame)
-    except orjson.JSONDecodeError:
+        return _NOT_READ if _has_float([message]) else message
+    except Exception:
         return _NOT_READ
-    return _NOT_READ if _has_float([message]) else message
 
 
 def decode(frame: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, dict[str, Any]]:

@@ -204,6 +204,47 @@ def test_an_integer_past_64_bits_stays_an_integer() -> None:
     assert type(m.decode(ODD_FRAMES[0])[1]["n"]) is int
 
 
+def nested(shape: str, levels: int) -> bytes:
+    """`levels` arrays or objects inside one another (a "[" or a "{" inside a string too)."""
+    if shape == "objects":
+        return b'{"a":' * levels + b"1" + b"}" * levels
+    if shape == "arrays":
+        return b"[" * levels + b"]" * levels
+    opening = [b'{"s":"[{[{","a":' if level % 2 else b"[" for level in range(levels)]
+    closing = [b"}" if level % 2 else b"]" for level in reversed(range(levels))]
+    return b"".join(opening) + b"0" + b"".join(closing)
+
+
+@pytest.mark.parametrize("shape", ["objects", "arrays", "mixed with brackets in strings"])
+@pytest.mark.parametrize("max_depth", [1, 2, 3, 64, 500])
+def test_depth_at_and_around_the_limit_is_judged_as_json_judges_it(
+    shape: str, max_depth: int
+) -> None:
+    for depth in range(max(max_depth - 2, 1), max_depth + 3):
+        frame = b'{"type":"x","data":' + nested(shape, depth - 1) + b"}" if depth > 1 else b"{}"
+        assert outcome_at(frame, max_depth) == outcome_at(frame.decode(), max_depth), depth
+    frame = b'{"type":"x","data":' + nested(shape, max_depth) + b"}"
+    assert "nested deeper than" in outcome_at(frame, max_depth)
+
+
+def outcome_at(frame: str | bytes, max_depth: int, stack: int = 0) -> str:
+    """outcome() with `max_depth`, called `stack` frames deep."""
+    if stack:
+        return outcome_at(frame, max_depth, stack - 1)
+    try:
+        return repr(m.decode(frame, max_depth))
+    except m.MalformedFrame as exc:
+        return f"MalformedFrame({exc.close_code}, {exc})"
+
+
+def test_a_deep_frame_in_a_deep_stack_is_still_only_malformed() -> None:
+    """Walking orjson's result for floats recurses: where the stack runs out, json decides
+    (as it always did), and nothing but MalformedFrame escapes."""
+    frame = b'{"type":"x","data":' + nested("arrays", 498) + b"}"
+    for stack in range(400, 560, 8):
+        assert outcome_at(frame, 500, stack) == outcome_at(frame.decode(), 500, stack), stack
+
+
 @settings(max_examples=400)
 @given(JSON_VALUES, st.booleans(), st.booleans())
 def test_any_json_frame_is_read_as_json_reads_it(value: object, ascii: bool, wrap: bool) -> None:

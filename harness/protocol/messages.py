@@ -117,7 +117,7 @@ def _has_float(container: Any) -> bool:  # a dict or a list
 
 
 def _read_fast(frame: bytes) -> Any:
-    """The frame as orjson reads it (a quarter of json's time), where that is exactly what
+    """The frame as orjson reads it (a third of json's time), where that is exactly what
     `json` reads; `_NOT_READ` otherwise. The caller has bounded its depth. orjson refuses
     what json refuses, and some of what json reads (a lone surrogate escape, a number beyond
     a float's range): those go to json. It reads an integer beyond 64 bits as a float: so a

@@ -131,14 +131,19 @@ def check_response(head: bytes, key: str, offered: tuple[str, ...] = ()) -> None
     if any(tokens("sec-websocket-extensions")):
         raise HandshakeRejected("Invalid WebSocket Header: an extension nobody asked for", code)
     protocol = tokens("sec-websocket-protocol")
-    wanted = [
-        t.strip().lower()
-        for line in offered
-        if line.partition(":")[0].strip().lower() == "sec-websocket-protocol"
-        for t in line.partition(":")[2].split(",")
-    ]
-    if any(protocol) and (len(protocol) != 1 or protocol[0] not in wanted):
+    if any(protocol) and (len(protocol) != 1 or protocol[0] not in _subprotocols(offered)):
         raise HandshakeRejected("Invalid WebSocket Header: a subprotocol not offered", code)
+
+
+def _subprotocols(headers: tuple[str, ...]) -> list[str]:
+    """The subprotocols that request headers ("Name: value") offer; looked at only when a
+    response names one (every connection checks its response)."""
+    return [
+        token.strip().lower()
+        for name, _, value in (line.partition(":") for line in headers)
+        if name.strip().lower() == "sec-websocket-protocol"
+        for token in value.split(",")
+    ]
 
 
 def frame(opcode: int, payload: bytes) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
+import threading
 
 import pytest
 from hypothesis import given
@@ -177,9 +179,6 @@ def test_a_close_frame_carries_its_code_and_a_reason_cut_at_a_character() -> Non
 
 def test_threads_never_draw_the_same_random_bytes() -> None:
     """discovery opens its connections from threads: a key or mask must not be shared."""
-    import sys
-    import threading
-
     drawn: list[bytes] = []
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)

@@ -7,8 +7,10 @@ last -> stop_typing; pong for ping; close echoed).
     with HostileServer("no_ready") as server: ...    # server.url, server.events
     python -m tests.faults.hostile MODE [--port P]   # first line: listening on ws://...
 
-Modes: correct; non_json, deep_json (100,000 nested arrays), huge_number (400-digit
-ready_duration), invalid_utf8: the ready frame so; over_limit: a frame announced as
+Modes: correct; non_json, deep_json (100,000 nested arrays), just_too_deep (65 levels, one
+past the default limit), huge_number (400-digit ready_duration), invalid_utf8: the ready
+frame so; json_only: a lawful ready that only json reads (a lone surrogate escape: orjson
+refuses it); over_limit: a frame announced as
 max_frame_bytes + 1 (1 KiB of it comes, then nothing); stray_chunks: chats answered for random
 ids, never completed; stray_then_real: so, then the true reply after reply_delay; ready_twice
 (10 ms apart); ready_before_auth: one on open, a proper one 100 ms after auth; trickle_101:
@@ -38,7 +40,8 @@ from typing import Any
 ENDPOINT = "/api/v1/ws/chat"
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MODES = (
-    "correct", "non_json", "deep_json", "huge_number", "invalid_utf8", "over_limit",
+    "correct", "non_json", "deep_json", "just_too_deep", "huge_number", "invalid_utf8",
+    "json_only", "over_limit",
     "stray_chunks", "stray_then_real", "ready_twice", "ready_before_auth", "trickle_101",
     "bad_accept", "one_byte_segments", "abrupt_close", "no_ready", "bad_after_ready",
 )  # fmt: skip
@@ -48,7 +51,10 @@ BAD_READY = {
     "deep_json": b"[" * 100_000 + b"]" * 100_000,
     "huge_number": b'{"type":"connection_ready","data":{"ready_duration":' + b"9" * 400 + b"}}",
     "invalid_utf8": b'{"type":"connection_ready","data":{"client_id":"\xff\xfe"}}',
+    "just_too_deep": b'{"type":"connection_ready","data":{"x":' + b"[" * 63 + b"]" * 63 + b"}}",
 }
+# json_only's ready: lawful JSON that orjson refuses (a lone surrogate escape); json reads it.
+JSON_ONLY_READY = b'{"type":"connection_ready","data":{"client_id":"c\\ud800"}}'
 
 
 @dataclass
@@ -164,6 +170,8 @@ class Peer:
         ready = message("connection_ready", client_id="c1", tenant_id="t", ready_duration=0.05)
         if self.mode in BAD_READY:
             ready = frame(1, BAD_READY[self.mode])
+        elif self.mode == "json_only":
+            ready = frame(1, JSON_ONLY_READY)
         elif self.mode == "over_limit":  # the header says too big; 1 KiB of it, then nothing
             ready = frame(1, b"x" * 1024, announce=self.opts.max_frame_bytes + 1)
         await self.send(ready)

@@ -66,7 +66,13 @@ def lifecycle(url: str, chat: bool = True, hold: float = 0.0, **settings: object
 
 @pytest.mark.parametrize(
     ("mode", "close_code"),
-    [("non_json", 1002), ("deep_json", 1002), ("huge_number", 1002), ("invalid_utf8", 1007)],
+    [
+        ("non_json", 1002),
+        ("deep_json", 1002),
+        ("just_too_deep", 1002),
+        ("huge_number", 1002),
+        ("invalid_utf8", 1007),
+    ],
 )
 def test_a_malformed_ready_frame_is_a_protocol_error_and_closes_with_its_code(
     mode: str, close_code: int
@@ -82,6 +88,15 @@ def test_a_malformed_ready_frame_is_a_protocol_error_and_closes_with_its_code(
     assert code == s.fail_close[0] == close_code  # the platform got our close frame
     assert run.ms("ready") < 1000  # at the frame, not at the ready timeout
     assert run.conn._socket is None  # the socket is gone
+
+
+def test_a_ready_only_json_reads_as_it_stands_is_a_ready() -> None:
+    """Lawful JSON that orjson refuses (json reads it): not a protocol error, a whole
+    lifecycle."""
+    with HostileServer("json_only") as server:
+        run = lifecycle(server.url)
+    assert run.ready and run.failed() == [] and run.session.counters.protocol_errors == 0
+    assert {"platform_init", "chat_complete", "heartbeat"} <= {s.phase for s in run.samples}
 
 
 @pytest.mark.parametrize("limit", [1024, 16 * 1024 * 1024])
